@@ -1,0 +1,1 @@
+"""crm-singer: crm_api."""

@@ -1,0 +1,99 @@
+"""A shared request budget that the tap and the target both obey.
+
+The CRMs count requests in a rolling window per token (Pipedrive: N per 2 s; Onpipeline:
+60 per minute). The budget mirrors that: a sliding-window log of send times, so that any
+number of threads together never send more than ``limit`` requests in any ``window``
+seconds. Two feedback paths keep it honest when the server knows better:
+
+* ``observe`` takes the server's own view (limit, remaining, seconds to reset) from
+  rate-limit headers and holds everyone back when the server says the window is spent;
+* ``hold`` stops every sender until a moment the server named (a 429's ``Retry-After``).
+
+It knows nothing of HTTP or Singer; callers read headers and pass numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class RequestBudget:
+    """Sliding-window limiter: at most ``limit`` sends in any ``window`` seconds.
+
+    ``limit=0`` means unlimited (only ``hold`` and ``observe`` can then slow callers down).
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.window = window
+        self._limit = max(0, int(limit))
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque[float] = deque()
+        self._held_until = 0.0
+        self._lock = threading.Lock()
+        self.waited_seconds = 0.0  # total time callers spent waiting, for logs and benchmarks
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def set_limit(self, limit: int) -> None:
+        """Adopt a limit learned from the server (e.g. ``x-ratelimit-limit``)."""
+        with self._lock:
+            self._limit = max(0, int(limit))
+
+    def acquire(self, cost: int = 1) -> float:
+        """Block until ``cost`` more requests may be sent now; return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                delay = self._held_until - now
+                if delay <= 0 and self._limit:
+                    horizon = now - self.window
+                    while self._sent and self._sent[0] <= horizon:
+                        self._sent.popleft()
+                    if len(self._sent) + cost > self._limit:
+                        # Wait until enough old sends leave the window.
+                        index = min(len(self._sent) + cost - self._limit, len(self._sent)) - 1
+                        delay = self._sent[index] + self.window - now
+                if delay <= 0:
+                    if self._limit:
+                        self._sent.extend([now] * cost)
+                    self.waited_seconds += waited
+                    return waited
+            # Sleep outside the lock so other threads can check in; re-check after.
+            self._sleep(delay)
+            waited += delay
+
+    def hold(self, seconds: float) -> None:
+        """Stop every sender for ``seconds`` from now (e.g. a 429's Retry-After)."""
+        with self._lock:
+            self._held_until = max(self._held_until, self._clock() + max(0.0, seconds))
+
+    def observe(
+        self,
+        *,
+        limit: int | None = None,
+        remaining: int | None = None,
+        reset_seconds: float | None = None,
+    ) -> None:
+        """Take the server's view from rate-limit headers.
+
+        A new ``limit`` is adopted. When ``remaining`` reaches 0 the window is spent in the
+        server's eyes (our clock and theirs can disagree), so everyone waits ``reset_seconds``.
+        """
+        if limit is not None and limit > 0 and limit != self._limit:
+            self.set_limit(limit)
+        if remaining is not None and remaining <= 0 and reset_seconds is not None:
+            self.hold(reset_seconds)

@@ -1,0 +1,1 @@
+"""crm-singer: tap_crm/pipedrive."""

@@ -1,0 +1,1 @@
+"""crm-singer: target_crm."""
