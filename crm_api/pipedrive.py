@@ -1,0 +1,723 @@
+"""Everything that knows how to talk to Pipedrive and is not Singer-specific.
+
+Used by the tap (``tap_crm.pipedrive``) and the target (``target_crm.pipedrive``). The public,
+stable surface is small:
+
+* ``api_base(api_url)`` / ``oauth_base(api_url, oauth_url)``: where to send API and OAuth calls.
+* ``make_auth(...)``: a ``requests`` auth object (``ApiTokenAuth`` or ``OAuthAuth``); OAuth
+  refreshes early and on 401 and keeps a rotated refresh token in a ``TokenStore`` file.
+* ``connect(...)`` -> ``Connection``: base URL, auth, the shared ``RequestBudget`` and a
+  ``session()`` factory of ``PipedriveSession`` objects (one per thread) that obey the budget,
+  learn the rate limit from response headers, honour ``Retry-After`` and retry once after an
+  OAuth refresh on 401.
+* ``error_message(response)``: the API's error envelope (or a non-JSON body) as one clear line,
+  never echoing secrets.
+* ``observe_rate_limit(budget, headers)`` / ``retry_after_seconds(headers)``: header -> budget.
+* ``endpoint_cost(method, path)``: the daily-budget token cost of one call.
+* ``credential_problems(...)``: one clear line per unusable combination of auth settings.
+
+``PipedriveError`` (and its ``AuthError``) is raised for problems a user must fix; its message
+is a single line that names the setting to change.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import email.utils
+import fcntl
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+import requests
+from requests.auth import AuthBase
+
+from crm_api.governor import RequestBudget
+
+DEFAULT_API_URL = "https://api.pipedrive.com"
+DEFAULT_OAUTH_URL = "https://oauth.pipedrive.com"
+AUTHORIZE_PATH = "/oauth/authorize"
+TOKEN_PATH = "/oauth/token"
+REVOKE_PATH = "/oauth/revoke"
+
+# Pipedrive counts requests per token in a rolling 2-second window (research §7). Our window is
+# a little longer than the server's so that clock skew and uneven network delays between our
+# send and the server's count cannot push a burst over the limit.
+BURST_WINDOW_SECONDS = 2.0
+WINDOW_SAFETY_SECONDS = 0.1
+
+# Refresh an OAuth access token this long before it expires (the SDK's authenticator has no
+# margin, so a token can expire in flight).
+REFRESH_MARGIN_SECONDS = 60.0
+
+
+class PipedriveError(Exception):
+    """A problem the user must fix; ``str(error)`` is one line naming what to change."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthError(PipedriveError):
+    """Credentials were refused (bad token, bad client id/secret, revoked refresh token)."""
+
+
+# ----------------------------------------------------------------------------- URLs
+
+
+def api_base(api_url: str | None) -> str:
+    """The base URL that ``/api/v2/...`` and ``/v1/...`` paths are appended to."""
+    return (api_url or DEFAULT_API_URL).rstrip("/")
+
+
+def oauth_base(api_url: str | None, oauth_url: str | None = None) -> str:
+    """Where ``/oauth/token`` lives.
+
+    Pipedrive's OAuth server is ``oauth.pipedrive.com`` whatever the company domain; anything
+    that is not a pipedrive.com host (e.g. a crm-sandbox URL) serves ``/oauth/*`` itself.
+    """
+    if oauth_url:
+        return oauth_url.rstrip("/")
+    if api_url:
+        host = urlparse(api_url).hostname or ""
+        if not (host == "pipedrive.com" or host.endswith(".pipedrive.com")):
+            return api_url.rstrip("/")
+    return DEFAULT_OAUTH_URL
+
+
+def authorization_url(
+    oauth_url: str, client_id: str, redirect_uri: str, state: str | None = None
+) -> str:
+    """The page where a user grants the app access (step 1 of the authorization-code flow)."""
+    params = {"client_id": client_id, "redirect_uri": redirect_uri}
+    if state:
+        params["state"] = state
+    return f"{oauth_url.rstrip('/')}{AUTHORIZE_PATH}?{urlencode(params)}"
+
+
+# ----------------------------------------------------------------------------- errors
+
+_HINTS = {
+    400: "a request parameter was refused; check start_date and the other settings",
+    401: "the credentials were refused; check api_token (or client_id, client_secret, "
+    "refresh_token and oauth_token_file for OAuth)",
+    402: "the Pipedrive company account is not open (trial ended or payment due)",
+    403: "the token's user may not read this; use a token of a user with access "
+    "(or an OAuth app with the matching scope), or deselect the stream",
+    404: "not found; check api_url (it must be https://<company>.pipedrive.com or "
+    "https://api.pipedrive.com)",
+    410: "the endpoint is gone from the API",
+    429: "rate limit reached (the daily token budget resets at midnight server time)",
+}
+
+
+def error_message(response: requests.Response, what: str = "") -> str:
+    """One line describing a failed response, built only from the status and the API's error
+    envelope (``error``, ``error_info``, ``code``): never headers, URLs with queries or tokens.
+    """
+    status = response.status_code
+    detail = ""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        error = body.get("error") or body.get("message") or ""
+        code = body.get("code") or body.get("error_code") or ""
+        detail = str(error) if error else ""
+        if code and str(code) not in detail:
+            detail = f"{detail} [{code}]" if detail else f"[{code}]"
+    elif response.content:
+        kind = response.headers.get("Content-Type", "").split(";")[0] or "unknown"
+        detail = f"non-JSON {kind} body" + (
+            " (blocked by Cloudflare after ignored 429s?)" if status == 403 else ""
+        )
+    detail = " ".join(detail.split())[:300]
+    prefix = f"{what}: " if what else ""
+    path = urlparse(response.url).path if response.url else ""
+    hint = _HINTS.get(status, "server error" if status >= 500 else "")
+    parts = [f"{prefix}Pipedrive answered HTTP {status}"]
+    if path:
+        parts.append(f" for {path}")
+    if detail:
+        parts.append(f": {detail}")
+    if hint:
+        parts.append(f" ({hint})")
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------------------- rate limits
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    limit: int | None
+    remaining: int | None
+    reset_seconds: float | None
+
+
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value.strip())
+    except ValueError:
+        return None
+
+
+def rate_limit(headers: Mapping[str, str]) -> RateLimit:
+    """The burst window as the server sees it (``x-ratelimit-limit/remaining/reset``)."""
+    limit = _number(headers.get("x-ratelimit-limit"))
+    remaining = _number(headers.get("x-ratelimit-remaining"))
+    return RateLimit(
+        limit=int(limit) if limit is not None else None,
+        remaining=int(remaining) if remaining is not None else None,
+        reset_seconds=_number(headers.get("x-ratelimit-reset")),
+    )
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date), else None."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    seconds = _number(value)
+    if seconds is not None:
+        return max(0.0, seconds)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def observe_rate_limit(
+    budget: RequestBudget, headers: Mapping[str, str], cap: int | None = None
+) -> None:
+    """Feed a response's rate-limit headers into the budget (``cap``: the user's own ceiling)."""
+    seen = rate_limit(headers)
+    limit = seen.limit
+    if cap:
+        limit = min(limit, cap) if limit else cap
+    budget.observe(limit=limit, remaining=seen.remaining, reset_seconds=seen.reset_seconds)
+
+
+def new_budget(cap: int | None = None) -> RequestBudget:
+    """A budget that starts at the user's cap (or unlimited) and adopts the server's limit
+    from the first response; before any header, in-flight requests are bounded by callers."""
+    return RequestBudget(cap or 0, BURST_WINDOW_SECONDS + WINDOW_SAFETY_SECONDS)
+
+
+# Daily-budget token cost per call (research §7): (method, path pattern) -> tokens.
+_COSTS: list[tuple[str, re.Pattern[str], int]] = [
+    ("GET", re.compile(r"/api/v2/deals/archived$"), 20),
+    ("GET", re.compile(r"/api/v2/\w+/\d+/followers/changelog$"), 10),
+    ("GET", re.compile(r"/api/v2/(pipelines|stages)$"), 5),
+    ("GET", re.compile(r"/api/v2/\w+/\d+$"), 1),
+    ("GET", re.compile(r"/api/v2/\w+$"), 10),
+    ("GET", re.compile(r"/(api/)?v1/\w+/\d+$"), 2),
+    ("GET", re.compile(r"/(api/)?v1/"), 20),
+    ("POST", re.compile(r"/api/v2/\w+/\d+/followers$"), 5),
+    ("POST", re.compile(r"/api/v2/"), 5),
+    ("PATCH", re.compile(r"/api/v2/"), 5),
+    ("DELETE", re.compile(r"/api/v2/"), 3),
+    ("POST", re.compile(r"/(api/)?v1/"), 10),
+    ("PUT", re.compile(r"/(api/)?v1/"), 10),
+    ("DELETE", re.compile(r"/(api/)?v1/"), 6),
+]
+
+
+def endpoint_cost(method: str, path: str) -> int:
+    """Tokens one call costs against the company's daily budget (0 when unknown)."""
+    path = urlparse(path).path.rstrip("/")
+    for verb, pattern, cost in _COSTS:
+        if verb == method.upper() and pattern.search(path):
+            return cost
+    return 0
+
+
+# ----------------------------------------------------------------------------- auth
+
+
+class ApiTokenAuth(AuthBase):
+    """API token in the ``x-api-token`` header (never in the query string)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["x-api-token"] = self._token
+        return request
+
+    def __repr__(self) -> str:
+        return "ApiTokenAuth(<hidden>)"
+
+
+class TokenStore:
+    """The user-named file that keeps the current OAuth refresh token between runs.
+
+    JSON ``{"refresh_token": "...", "updated_at": "..."}``, written atomically with mode 0600.
+    A sibling ``.lock`` file serialises refreshes across processes (tap and target sharing
+    one app), so a rotation by one is seen by the other.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+
+    def load(self) -> str | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise PipedriveError(
+                f"oauth_token_file {self.path} is not a readable JSON token file "
+                f"({type(exc).__name__}); fix or delete it and run crm-oauth again"
+            ) from None
+        token = data.get("refresh_token") if isinstance(data, dict) else None
+        return token if isinstance(token, str) and token else None
+
+    def save(self, refresh_token: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(
+            {
+                "refresh_token": refresh_token,
+                "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        )
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(payload)
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def exchange_token(
+    token_url: str,
+    client_id: str,
+    client_secret: str,
+    form: Mapping[str, str],
+    *,
+    timeout: float = 60.0,
+    tries: int = 4,
+) -> dict[str, Any]:
+    """POST to the OAuth token endpoint with HTTP Basic client auth (the documented way).
+
+    Retries connection errors and 5xx; a 4xx is an ``AuthError`` whose message never contains
+    the codes or tokens sent.
+    """
+    basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+    headers = {
+        "Authorization": f"Basic {basic}",
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Accept": "application/json",
+    }
+    last_problem = ""
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(min(2.0**attempt, 10.0))
+        try:
+            response = requests.post(token_url, data=dict(form), headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            last_problem = f"{type(exc).__name__} while calling {urlparse(token_url).netloc}"
+            continue
+        if response.status_code >= 500:
+            last_problem = f"HTTP {response.status_code}"
+            continue
+        if response.status_code >= 400:
+            grant = form.get("grant_type", "")
+            raise AuthError(
+                f"Pipedrive refused the OAuth {grant} request "
+                f"({_oauth_error(response)}); check client_id and client_secret, and if "
+                "the refresh token was revoked or expired run `crm-oauth` again",
+                status=response.status_code,
+            )
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not data.get("access_token"):
+            raise AuthError("the OAuth token endpoint answered without an access_token")
+        return data
+    raise PipedriveError(f"the OAuth token endpoint could not be reached ({last_problem})")
+
+
+def _oauth_error(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, Mapping):
+        error = body.get("error") or body.get("message")
+        if isinstance(error, str) and len(error) < 80:
+            return f"HTTP {response.status_code} {error}"
+    return f"HTTP {response.status_code}"
+
+
+class OAuthAuth(AuthBase):
+    """Bearer access tokens from a refresh token, refreshed early and on demand.
+
+    Thread-safe. Why not the SDK's ``OAuthAuthenticator``: in singer-sdk 0.54 it refreshes only
+    after expiry, drops a rotated refresh token, and is Singer-only while the target needs the
+    same auth. A rotated refresh token is saved to ``store`` before it is used.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str | None,
+        store: TokenStore | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_rotate: Callable[[], None] | None = None,
+    ) -> None:
+        self.token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._store = store
+        stored = store.load() if store else None
+        # The file wins: it holds the newest token, rotated by an earlier run.
+        self._refresh_token = stored or refresh_token
+        if not self._refresh_token:
+            raise AuthError(
+                "OAuth needs a refresh token: set refresh_token, or run `crm-oauth` to "
+                "create oauth_token_file"
+            )
+        self._clock = clock
+        self._on_rotate = on_rotate
+        self._lock = threading.Lock()
+        self._access_token: str | None = None
+        self._expires_at = 0.0
+        self.api_domain: str | None = None
+        self.refresh_count = 0
+
+    def __repr__(self) -> str:
+        return "OAuthAuth(<hidden>)"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.access_token()}"
+        return request
+
+    def access_token(self) -> str:
+        with self._lock:
+            if self._access_token is None or self._clock() >= self._expires_at:
+                self._refresh()
+            assert self._access_token is not None
+            return self._access_token
+
+    def refresh_after_401(self, rejected_header: str | None) -> None:
+        """Refresh unless another thread already replaced the rejected token."""
+        with self._lock:
+            if rejected_header == f"Bearer {self._access_token}" or self._access_token is None:
+                self._refresh()
+
+    def _refresh(self) -> None:
+        with self._store.locked() if self._store else contextlib.nullcontext():
+            if self._store:
+                stored = self._store.load()
+                if stored:
+                    self._refresh_token = stored  # another process may have rotated it
+            assert self._refresh_token is not None
+            data = exchange_token(
+                self.token_url,
+                self._client_id,
+                self._client_secret,
+                {"grant_type": "refresh_token", "refresh_token": self._refresh_token},
+            )
+            new_refresh = data.get("refresh_token")
+            if isinstance(new_refresh, str) and new_refresh and new_refresh != self._refresh_token:
+                self._refresh_token = new_refresh
+                if self._store:
+                    self._store.save(new_refresh)
+                if self._on_rotate:
+                    self._on_rotate()
+        self._access_token = str(data["access_token"])
+        try:
+            lifetime = float(data.get("expires_in") or 3600)
+        except (TypeError, ValueError):
+            lifetime = 3600.0
+        margin = min(REFRESH_MARGIN_SECONDS, lifetime / 10)
+        self._expires_at = self._clock() + lifetime - margin
+        domain = data.get("api_domain")
+        self.api_domain = domain.rstrip("/") if isinstance(domain, str) and domain else None
+        self.refresh_count += 1
+
+
+def credential_problems(
+    *,
+    api_token: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    refresh_token: str | None,
+    oauth_token_file: str | None,
+) -> list[str]:
+    """One line per unusable combination of auth settings (empty list: usable or absent)."""
+    oauth_parts = {
+        "client_id": client_id,
+        "client_secret": client_secret,
+    }
+    has_oauth = any(oauth_parts.values()) or refresh_token
+    if api_token and has_oauth:
+        return [
+            "Set either api_token or the OAuth settings (client_id, client_secret, "
+            "refresh_token / oauth_token_file), not both"
+        ]
+    if not has_oauth:
+        return []
+    problems = [
+        f"OAuth needs {name}: set it (from your Pipedrive app's OAuth settings)"
+        for name, value in oauth_parts.items()
+        if not value
+    ]
+    if not oauth_token_file:
+        problems.append(
+            "OAuth needs oauth_token_file: a path where the tap keeps the refresh token that "
+            "Pipedrive rotates (crm-oauth creates it)"
+        )
+    elif not refresh_token and TokenStore(oauth_token_file).load() is None:
+        problems.append(
+            f"OAuth needs a refresh token: set refresh_token, or run `crm-oauth` to write "
+            f"one to {oauth_token_file}"
+        )
+    return problems
+
+
+def make_auth(
+    *,
+    api_url: str | None = None,
+    api_token: str | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    refresh_token: str | None = None,
+    oauth_token_file: str | None = None,
+    oauth_url: str | None = None,
+) -> ApiTokenAuth | OAuthAuth:
+    """The auth object for these settings; raises ``PipedriveError`` when they do not fit."""
+    problems = credential_problems(
+        api_token=api_token,
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+        oauth_token_file=oauth_token_file,
+    )
+    if problems:
+        raise PipedriveError(problems[0])
+    if api_token:
+        return ApiTokenAuth(api_token)
+    if client_id and client_secret:
+        store = TokenStore(oauth_token_file) if oauth_token_file else None
+        return OAuthAuth(
+            oauth_base(api_url, oauth_url) + TOKEN_PATH,
+            client_id,
+            client_secret,
+            refresh_token,
+            store,
+        )
+    raise PipedriveError(
+        "No Pipedrive credentials: set api_token (Settings > Personal preferences > API), "
+        "or client_id, client_secret and refresh_token/oauth_token_file for OAuth"
+    )
+
+
+# ----------------------------------------------------------------------------- session
+
+
+class PipedriveSession(requests.Session):
+    """A ``requests.Session`` that obeys a shared ``RequestBudget``.
+
+    Every attempt (including the SDK's retries) waits for the budget, then feeds the
+    response's rate-limit headers back into it. A 429 holds *every* sender for Retry-After
+    (or ``x-ratelimit-reset``). With ``OAuthAuth``, a 401 triggers one refresh and resend.
+    Not shared between threads: make one per thread from ``Connection.session()``.
+    """
+
+    def __init__(
+        self,
+        budget: RequestBudget,
+        auth: ApiTokenAuth | OAuthAuth | None = None,
+        cap: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.budget = budget
+        self.auth = auth
+        self._cap = cap
+        self.headers["Accept"] = "application/json"
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        response = self._send_once(request, **kwargs)
+        if response.status_code == 401 and isinstance(self.auth, OAuthAuth):
+            self.auth.refresh_after_401(request.headers.get("Authorization"))
+            retry = request.copy()
+            self.auth(retry)
+            response.close()
+            response = self._send_once(retry, **kwargs)
+        return response
+
+    def _send_once(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.budget.acquire()
+        response = super().send(request, **kwargs)
+        observe_rate_limit(self.budget, response.headers, self._cap)
+        if response.status_code == 429:
+            wait = retry_after_seconds(response.headers)
+            if wait is None:
+                wait = rate_limit(response.headers).reset_seconds or BURST_WINDOW_SECONDS
+            self.budget.hold(wait)
+        return response
+
+
+@dataclass
+class Connection:
+    """One Pipedrive account as seen from this process: where, who, and how fast."""
+
+    base_url: str
+    auth: ApiTokenAuth | OAuthAuth
+    budget: RequestBudget
+    cap: int | None = None
+
+    def session(self) -> PipedriveSession:
+        return PipedriveSession(self.budget, self.auth, self.cap)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+
+_BUDGETS: dict[str, RequestBudget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def shared_budget(base_url: str, identity: str, cap: int | None = None) -> RequestBudget:
+    """The one budget of a (server, token) pair in this process, so that the tap's streams
+    and any other user of the same token in-process never exceed the limit together."""
+    key = hashlib.sha256(f"{base_url}\0{identity}".encode()).hexdigest()
+    with _BUDGETS_LOCK:
+        budget = _BUDGETS.get(key)
+        if budget is None:
+            budget = _BUDGETS[key] = new_budget(cap)
+        return budget
+
+
+def connect(
+    *,
+    api_url: str | None = None,
+    api_token: str | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    refresh_token: str | None = None,
+    oauth_token_file: str | None = None,
+    oauth_url: str | None = None,
+    max_requests_per_window: int | None = None,
+) -> Connection:
+    """Everything needed to call the API; raises ``PipedriveError`` on unusable settings.
+
+    With OAuth and no ``api_url``, the first token refresh tells the company's ``api_domain``.
+    """
+    auth = make_auth(
+        api_url=api_url,
+        api_token=api_token,
+        client_id=client_id,
+        client_secret=client_secret,
+        refresh_token=refresh_token,
+        oauth_token_file=oauth_token_file,
+        oauth_url=oauth_url,
+    )
+    base = api_base(api_url)
+    if isinstance(auth, OAuthAuth) and not api_url:
+        auth.access_token()
+        base = api_base(auth.api_domain)
+    identity = api_token or f"oauth:{client_id}"
+    budget = shared_budget(base, identity, max_requests_per_window)
+    return Connection(base, auth, budget, max_requests_per_window)
+
+
+# ----------------------------------------------------------------------------- plain calls
+
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 524})
+
+
+def request_json(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    json_body: Any = None,
+    tries: int = 8,
+    timeout: float = 120.0,
+    what: str = "",
+) -> Any:
+    """One API call outside the Singer SDK, with the tap's retry rules: 429 waits (the
+    ``PipedriveSession`` holds the budget for Retry-After), 5xx and dropped connections back
+    off exponentially, any other 4xx raises ``PipedriveError`` (``AuthError`` for 401)."""
+    problem = ""
+    for attempt in range(tries):
+        if attempt:
+            time.sleep(min(2.0 ** (attempt - 1), 30.0))
+        try:
+            response = session.request(method, url, params=params, json=json_body, timeout=timeout)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            problem = f"{what + ': ' if what else ''}{type(exc).__name__} talking to Pipedrive"
+            continue
+        if response.status_code in RETRY_STATUSES:
+            problem = error_message(response, what)
+            continue
+        if response.status_code >= 400:
+            error = AuthError if response.status_code == 401 else PipedriveError
+            raise error(error_message(response, what), status=response.status_code)
+        try:
+            return response.json()
+        except ValueError:
+            raise PipedriveError(
+                f"{what + ': ' if what else ''}Pipedrive answered with a non-JSON body "
+                f"(check api_url: {urlparse(url).netloc})"
+            ) from None
+    raise PipedriveError(f"{problem} (gave up after {tries} tries)")
+
+
+def iter_v2(
+    session: requests.Session,
+    url: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    page_size: int = 500,
+    what: str = "",
+) -> Iterator[dict[str, Any]]:
+    """Every item of a v2 cursor-paginated list."""
+    query = dict(params or {})
+    query["limit"] = page_size
+    while True:
+        body = request_json(session, "GET", url, params=query, what=what)
+        yield from body.get("data") or []
+        cursor = (body.get("additional_data") or {}).get("next_cursor")
+        if not cursor:
+            return
+        query["cursor"] = cursor
