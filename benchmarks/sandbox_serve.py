@@ -1,0 +1,84 @@
+"""How fast crm-sandbox serves Pipedrive v2 deal pages (the server must never be the bottleneck).
+
+Starts ``crm-sandbox serve`` as a child process (its own interpreter, so its own core), walks
+``GET /api/v2/deals?limit=500`` with the cursor over one keep-alive session, and prints
+records/s and pages/s. Also times bare control requests, so a slow figure can be pinned on the
+HTTP layer or on the deals endpoint.
+
+    .venv/bin/python benchmarks/sandbox_serve.py --size 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import requests
+
+from crm_sandbox.testing import running_sandbox
+
+
+def walk_deals(session: requests.Session, url: str, limit: int) -> tuple[int, int, int]:
+    """Every deal page by cursor: (records, pages, bytes)."""
+    records = pages = size = 0
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        response = session.get(f"{url}/api/v2/deals", params=params, timeout=120)
+        response.raise_for_status()
+        body = json.loads(response.content)
+        records += len(body["data"])
+        pages += 1
+        size += len(response.content)
+        cursor = (body.get("additional_data") or {}).get("next_cursor")
+        if not cursor:
+            return records, pages, size
+
+
+def bare_requests(session: requests.Session, control_url: str, count: int) -> float:
+    started = time.perf_counter()
+    for _ in range(count):
+        session.get(f"{control_url}/health", timeout=30).raise_for_status()
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000, help="deals in the sandbox")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--limit", type=int, default=500, help="deals per page")
+    parser.add_argument("--rounds", type=int, default=1, help="walks of all deals (best counts)")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    with running_sandbox(in_process=False, size=args.size, seed=args.seed) as sb:
+        startup = time.perf_counter() - started
+        with requests.Session() as session:
+            session.headers["x-api-token"] = sb.api_token
+            health_rps = bare_requests(session, sb.control_url, 500)
+            best = None
+            for _ in range(args.rounds):
+                began = time.perf_counter()
+                records, pages, size = walk_deals(session, sb.pipedrive_url, args.limit)
+                elapsed = time.perf_counter() - began
+                if best is None or elapsed < best[3]:
+                    best = (records, pages, size, elapsed)
+    assert best is not None
+    records, pages, size, elapsed = best
+    print(f"crm-sandbox serve --size {args.size} --seed {args.seed}: started in {startup:.1f} s")
+    print(f"bare control requests (GET /_sandbox/health): {health_rps:,.0f} requests/s")
+    print(
+        f"GET /api/v2/deals?limit={args.limit} by cursor: {records:,} records in {pages:,} pages, "
+        f"{size / 1e6:,.1f} MB, {elapsed:.2f} s"
+    )
+    print(
+        f"=> {records / elapsed:,.0f} records/s, {pages / elapsed:,.1f} pages/s, "
+        f"{size / 1e6 / elapsed:,.1f} MB/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
