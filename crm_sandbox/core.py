@@ -30,7 +30,9 @@ class Request:
     body: bytes = b""
 
     @classmethod
-    def from_raw(cls, method: str, path: str, raw_query: str, headers: dict[str, str], body: bytes) -> Request:
+    def from_raw(
+        cls, method: str, path: str, raw_query: str, headers: dict[str, str], body: bytes
+    ) -> Request:
         return cls(
             method=method.upper(),
             path=path,
@@ -58,16 +60,22 @@ class Response:
     @classmethod
     def json(cls, status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return cls(status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
+        return cls(
+            status, body, {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
+        )
 
     @classmethod
     def html(cls, status: int, text: str, headers: dict[str, str] | None = None) -> Response:
-        return cls(status, text.encode("utf-8"), {"Content-Type": "text/html; charset=utf-8", **(headers or {})})
+        return cls(
+            status,
+            text.encode("utf-8"),
+            {"Content-Type": "text/html; charset=utf-8", **(headers or {})},
+        )
 
 
 @dataclass
 class Settings:
-    """Everything a user or test may change while the sandbox runs (flags or ``/_sandbox/config``)."""
+    """Everything a user or test may change while the sandbox runs (flags, ``/_sandbox/config``)."""
 
     seed: int = 42
     size: int = 100  # number of deals; other entities scale from it
@@ -170,7 +178,13 @@ class SandboxContext:
 
 
 class Provider(Protocol):
-    """One simulated API. Implementations: ``pipedrive.PipedriveAPI``, ``onpipeline.OnpipelineAPI``."""
+    """One simulated API. Implementations: ``pipedrive.PipedriveAPI``, ``onpipeline.OnpipelineAPI``.
+
+    The server builds each provider once, as ``Provider(ctx)``: build the data there (the server
+    calls ``reset()`` only for ``POST /_sandbox/reset``). The server counts the status of every
+    API response it sends (``counters.status``) and the "faults" and "drops" it injects; a
+    provider counts the requests it answers (``counters.hit``) and its own events.
+    """
 
     name: str  # "pipedrive" or "onpipeline": also the URL prefix
 
@@ -182,12 +196,13 @@ class Provider(Protocol):
         ...
 
     def reset(self) -> None:
-        """Regenerate the data from ``ctx.settings.seed`` and ``ctx.settings.size``; forget writes."""
+        """Regenerate the data from ``ctx.settings.seed`` and ``.size``; forget all writes."""
         ...
 
     def control(self, request: Request) -> Response | None:
         """Optional provider-specific control under ``/_sandbox/<name>/...`` (e.g. id dumps).
 
-        Return None when the path is not one of its own.
+        ``request.path`` is relative to ``/_sandbox/<name>``: ``GET /_sandbox/pipedrive/ids/deals``
+        arrives as ``/ids/deals``. Return None when the path is not one of its own (-> 404).
         """
         ...

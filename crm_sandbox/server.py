@@ -391,7 +391,8 @@ class _Handler(BaseHTTPRequestHandler):
         head = [f"HTTP/1.1 {status} {_REASONS.get(status, '')}"]
         head.extend(f"{key}: {value}" for key, value in response.headers.items())
         head.append(f"Content-Length: {len(response.body)}")
-        head.append(f"Date: {formatdate(usegmt=True)}")
+        now = self.server.sandbox.ctx.clock.now().timestamp()  # the sandbox's time, moved or not
+        head.append(f"Date: {formatdate(now, usegmt=True)}")
         if self.close_connection:
             head.append("Connection: close")
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body)

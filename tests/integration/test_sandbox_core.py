@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,8 @@ def test_clock_moves_forward_only(sandbox: SandboxHandle) -> None:
     )
 
     assert (datetime.fromisoformat(moved["now"]) - before).total_seconds() >= 86_400
+    answered = parsedate_to_datetime(_get(f"{sandbox.pipedrive_url}/api/v2/deals").headers["Date"])
+    assert (answered - before).total_seconds() >= 86_400 - 1  # Date: the sandbox's time
     assert moved["offset_seconds"] >= 86_400
     assert backwards.status_code == 400
     assert "advance_seconds must be >= 0" in backwards.json()["error"]
