@@ -229,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"crm-sandbox: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while the data was still being generated
+        return 130
 
 
 if __name__ == "__main__":
