@@ -1,17 +1,23 @@
 """TapCRM: the settings, and the chosen provider's streams.
 
 Each provider package (``tap_crm.pipedrive``, ``tap_crm.onpipeline``) exposes, in its
-``streams`` module, ``SETTINGS`` (its own config properties) and ``discover_streams(tap)``.
-This module only knows the shared settings and which provider to ask.
+``streams`` module, ``SETTINGS`` (its own config properties) and ``discover_streams(tap)``,
+and optionally ``config_problems(config) -> list[str]`` (one clear line per setting that
+cannot work, checked before any request). This module only knows the shared settings and
+which provider to ask.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Tap
 from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
+from crm_api.pipedrive import PipedriveError
 from tap_crm.onpipeline import streams as onpipeline
 from tap_crm.pipedrive import streams as pipedrive
 
@@ -50,6 +56,25 @@ COMMON_SETTINGS = [
 ]
 
 
+def common_problems(config: dict[str, Any]) -> list[str]:
+    """Shared settings that cannot work, one clear line each."""
+    problems = []
+    start = config.get("start_date")
+    if start:
+        try:
+            moment = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None:
+            problems.append(
+                f"start_date {start!r} is not an RFC 3339 date-time; use e.g. 2024-01-31T00:00:00Z"
+            )
+    url = config.get("api_url")
+    if url and not str(url).startswith(("http://", "https://")):
+        problems.append(f"api_url {url!r} must start with https:// (or http:// for a sandbox)")
+    return problems
+
+
 class TapCRM(Tap):
     """Singer tap for Pipedrive and Onpipeline."""
 
@@ -62,9 +87,33 @@ class TapCRM(Tap):
         *onpipeline.SETTINGS,
     ).to_dict()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if kwargs.get("validate_config", True):
+            provider = PROVIDERS.get(self.config.get("provider", ""))
+            problems = common_problems(dict(self.config))
+            check = getattr(provider, "config_problems", None)
+            if check is not None:
+                problems += check(dict(self.config))
+            if problems:
+                raise ConfigValidationError(problems[0], errors=problems)
+
     def discover_streams(self) -> list[Stream]:
         provider = PROVIDERS[self.config["provider"]]
-        return list(provider.discover_streams(self))
+        try:
+            return list(provider.discover_streams(self))
+        except PipedriveError as exc:  # e.g. a refused token while reading custom fields
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        # A problem the user must fix (bad token, refused setting) ends in one clear line,
+        # not a traceback: the message already names the stream and the setting.
+        try:
+            super().invoke(*args, **kwargs)
+        except (FatalAPIError, PipedriveError) as exc:
+            cls.logger.error("%s", exc)
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,336 @@
+"""The base Pipedrive stream: every HTTP concern in one place.
+
+``crm_api.pipedrive`` knows the API (auth, URLs, error envelope, rate-limit headers); this
+module plugs it into the Singer SDK at its documented extension points: ``url_base``,
+``authenticator``, ``requests_session``, ``get_http_request``, ``validate_response``,
+``response_error_message``, the ``backoff_*`` hooks, ``calculate_sync_cost``, paginators and
+``post_process``.
+"""
+
+from __future__ import annotations
+
+import decimal
+import itertools
+import logging
+import threading
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.pagination import BaseAPIPaginator, JSONPathPaginator
+from singer_sdk.streams.rest import HTTPRequest, PageContext
+
+from crm_api import pipedrive as api
+from tap_crm.pipedrive import custom_fields
+from tap_crm.schema_files import load_schema
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from backoff.types import Details
+    from singer_sdk import Tap
+    from singer_sdk.helpers.types import Auth, Context
+
+MAX_PAGE_SIZE = 500  # the API's maximum for v2 and v1 lists
+
+
+def normalize_time(value: Any) -> str | None:
+    """Any Pipedrive timestamp (v2 RFC 3339 with or without fractions, v1 ``YYYY-MM-DD
+    HH:MM:SS`` UTC) as ``YYYY-MM-DDTHH:MM:SSZ``: one shape, so bookmarks compare safely as
+    strings (the SDK compares them lexically). Pipedrive keeps whole seconds."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace(" ", "T", 1)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None  # e.g. "0000-00-00 00:00:00" for users who never logged in
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc3339(moment: datetime) -> str:
+    """Whole seconds in UTC: the API rejects ``updated_since`` with fractions."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PipedriveAccount:
+    """What every stream of one tap shares: the connection and the custom-field plan."""
+
+    def __init__(self, tap: Tap) -> None:
+        self.config = tap.config
+        self.logger = tap.logger
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(
+            self.config.get("api_token")
+            or (self.config.get("client_id") and self.config.get("client_secret"))
+        )
+
+    @cached_property
+    def connection(self) -> api.Connection:
+        return api.connect(
+            api_url=self.config.get("api_url"),
+            api_token=self.config.get("api_token"),
+            client_id=self.config.get("client_id"),
+            client_secret=self.config.get("client_secret"),
+            refresh_token=self.config.get("refresh_token"),
+            oauth_token_file=self.config.get("oauth_token_file"),
+            oauth_url=self.config.get("oauth_url"),
+            max_requests_per_window=self.config.get("max_requests_per_2s"),
+        )
+
+    @cached_property
+    def _fields_session(self) -> requests.Session:
+        return self.connection.session()
+
+    def custom_columns(self, stream_name: str, standard: Iterable[str]) -> list[Any]:
+        """The readable custom-field columns of an entity stream (none without credentials,
+        or when the user asked for the raw hash only)."""
+        path = custom_fields.FIELD_ENDPOINTS.get(stream_name)
+        if (
+            not path
+            or not self.has_credentials
+            or not self.config.get("custom_field_columns", True)
+        ):
+            return []
+        try:
+            items = list(
+                api.iter_v2(
+                    self._fields_session,
+                    self.connection.url(path),
+                    what=f"reading custom fields of {stream_name}",
+                )
+            )
+        except api.AuthError:
+            raise
+        except api.PipedriveError as exc:
+            if exc.status in {402, 403, 404}:
+                self.logger.warning("%s; %s get no readable custom-field columns", exc, stream_name)
+                return []
+            raise
+        return custom_fields.plan_columns(items, standard)
+
+
+class CursorPaginator(JSONPathPaginator):
+    """v2 ``additional_data.next_cursor``; keeps going past an empty page that has a cursor
+    (the SDK would otherwise stop silently at the first empty page)."""
+
+    def __init__(self) -> None:
+        super().__init__("$.additional_data.next_cursor")
+
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        return bool(self.get_next(response))
+
+
+class OffsetPaginator(BaseAPIPaginator[int]):
+    """v1 ``additional_data.pagination``: ``next_start`` while ``more_items_in_collection``."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+
+    def get_next(self, response: requests.Response) -> int | None:
+        pagination = (response.json().get("additional_data") or {}).get("pagination") or {}
+        if not pagination.get("more_items_in_collection"):
+            return None
+        next_start = pagination.get("next_start")
+        return int(next_start) if next_start is not None else None
+
+
+class PipedriveStream(RESTStream[Any]):
+    """Base of every Pipedrive stream."""
+
+    records_jsonpath = "$.data[*]"
+    primary_keys: tuple[str, ...] = ("id",)
+    extra_params: dict[str, Any] = {}
+
+    def __init__(self, tap: Tap, account: PipedriveAccount) -> None:
+        self.account = account
+        self._local = threading.local()
+        self._cost_lock = threading.Lock()
+        super().__init__(tap, schema=self.build_schema())
+        # A checkpoint (STATE) per page instead of per 10,000 records: an interrupted run
+        # then repeats at most one page.
+        self.STATE_MSG_FREQUENCY = self.page_size
+
+    # -- schema
+
+    def build_schema(self) -> dict[str, Any]:
+        return load_schema("pipedrive", self.name)
+
+    # -- where and how to call
+
+    @property
+    def url_base(self) -> str:
+        return self.account.connection.base_url
+
+    @property
+    def authenticator(self) -> Auth:
+        return self.account.connection.auth
+
+    @property
+    def requests_session(self) -> requests.Session:
+        # One session per thread (streams with parallel child requests use a thread pool);
+        # all of them share the account's RequestBudget, which keeps the rate limit.
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = self.account.connection.session()
+        return session
+
+    @property
+    def page_size(self) -> int:
+        return int(self.config.get("page_size") or MAX_PAGE_SIZE)
+
+    @property
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout") or 120)
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        request = super().get_http_request(page=page)
+        request.headers["Accept"] = "application/json"
+        return request
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        return {"limit": self.page_size, **self.extra_params}
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        if response.status_code == 404 and self.tolerate_missing:
+            return
+        body = response.json(parse_float=decimal.Decimal)
+        data = body.get("data") if isinstance(body, dict) else None
+        if isinstance(data, list):
+            yield from data
+        elif isinstance(data, dict):
+            yield data
+
+    # -- errors and retries
+
+    tolerate_missing = False  # True where a 404 means "the parent is gone", not a bad setting
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise RetriableAPIError(self.response_error_message(response), response)
+        if status == 404 and self.tolerate_missing:
+            return
+        if status >= 400:
+            raise FatalAPIError(self.response_error_message(response))
+
+    def response_error_message(self, response: requests.Response) -> str:
+        # The SDK's default adds the whole body and the header names; ours keeps to the
+        # error envelope so no token or personal data reaches the logs.
+        return api.error_message(response, what=f"stream '{self.name}'")
+
+    def backoff_wait_generator(self) -> Any:
+        # backoff_runtime is the SDK's documented way to take the wait from the exception:
+        # Retry-After (or x-ratelimit-reset) on 429, exponential otherwise.
+        attempts = itertools.count()
+        return self.backoff_runtime(value=lambda exc: self._retry_wait(exc, next(attempts)))
+
+    @staticmethod
+    def _retry_wait(exc: Exception, attempt: int) -> float:
+        response = getattr(exc, "response", None)
+        if response is not None and response.status_code == 429:
+            wait = api.retry_after_seconds(response.headers)
+            if wait is None:
+                wait = api.rate_limit(response.headers).reset_seconds
+            return wait if wait is not None else api.BURST_WINDOW_SECONDS
+        return float(min(2**attempt, 60))
+
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_request_tries") or 10)
+
+    def backoff_handler(self, details: Details) -> None:
+        exc = details.get("exception")
+        reason = str(exc) if isinstance(exc, RetriableAPIError) else type(exc).__name__
+        self.log(
+            "Retrying in %.1f s (try %d): %s",
+            details.get("wait") or 0.0,
+            details.get("tries") or 0,
+            reason,
+            level=logging.WARNING,
+        )
+
+    def calculate_sync_cost(
+        self,
+        request: requests.PreparedRequest,
+        response: requests.Response,
+        context: Context | None,
+    ) -> dict[str, int]:
+        return {
+            "requests": 1,
+            "tokens": api.endpoint_cost(request.method or "GET", request.path_url),
+        }
+
+    def update_sync_costs(
+        self,
+        request: requests.PreparedRequest,
+        response: requests.Response,
+        context: Context | None,
+    ) -> dict[str, int]:
+        with self._cost_lock:  # child requests run in several threads
+            return super().update_sync_costs(request, response, context)
+
+
+class V2Stream(PipedriveStream):
+    """A v2 cursor-paginated list, read whole (FULL_TABLE)."""
+
+    def get_new_paginator(self) -> CursorPaginator:
+        return CursorPaginator()
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        params = super().get_url_params(context, next_page_token)
+        if next_page_token:
+            params["cursor"] = next_page_token
+        return params
+
+
+class IncrementalV2Stream(V2Stream):
+    """A v2 entity list read incrementally on ``update_time``.
+
+    ``updated_since`` (inclusive) with ``sort_by=update_time`` ascending: records arrive in
+    bookmark order, so the SDK may advance the bookmark per record (``is_sorted``) and a run
+    interrupted mid-stream resumes where its last STATE left off. A record changed during the
+    sync moves to the end of the order and is read again later in the same run.
+    """
+
+    replication_key = "update_time"
+    is_sorted = True
+
+    def __init__(self, tap: Tap, account: PipedriveAccount) -> None:
+        self._custom_columns: list[custom_fields.CustomColumn] = []
+        super().__init__(tap, account)
+
+    def build_schema(self) -> dict[str, Any]:
+        schema = super().build_schema()
+        self._custom_columns = self.account.custom_columns(self.name, schema["properties"])
+        custom_fields.add_to_schema(schema, self._custom_columns, with_labels=self.with_labels)
+        return schema
+
+    @property
+    def with_labels(self) -> bool:
+        return bool(self.account.config.get("custom_field_option_labels", True))
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        params = super().get_url_params(context, next_page_token)
+        params["sort_by"] = "update_time"
+        params["sort_direction"] = "asc"
+        start = self.get_starting_timestamp(context)
+        if start is not None:
+            params["updated_since"] = rfc3339(start)
+        return params
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        row["update_time"] = normalize_time(row.get("update_time"))
+        if self._custom_columns:
+            custom_fields.apply(row, self._custom_columns, with_labels=self.with_labels)
+        return row

@@ -1,0 +1,201 @@
+"""Pipedrive custom fields as readable, typed columns.
+
+The API sends custom fields in ``custom_fields`` keyed by 40-character hashes that differ per
+account. At discovery the tap reads each entity's ``*Fields`` endpoint and plans one column per
+custom field: a snake_case name from its label, a JSON type from its field type. Names that
+collide (with a standard property or each other) keep the first field in the API's order plain
+and give the others a ``_<first 8 characters of the key>`` suffix, so a name never depends on
+fields added later in a different order. Enum and set fields also get ``<name>_label`` /
+``<name>_labels`` columns with the option labels.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# entity stream -> its v2 fields endpoint
+FIELD_ENDPOINTS = {
+    "deals": "/api/v2/dealFields",
+    "persons": "/api/v2/personFields",
+    "organizations": "/api/v2/organizationFields",
+    "activities": "/api/v2/activityFields",
+    "products": "/api/v2/productFields",
+}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        schema["type"] = [kind, "null"]
+    return schema
+
+
+def _object(*names: str) -> dict[str, Any]:
+    return {
+        "type": ["object", "null"],
+        "properties": {name: {} for name in names},
+        "additionalProperties": True,
+    }
+
+
+def json_schema_for(field_type: str) -> dict[str, Any]:
+    """The JSON schema of one custom field's value, as the v2 API sends it (migration guide)."""
+    kind = (field_type or "").lower()
+    if kind in {"varchar", "varchar_auto", "text", "phone"}:
+        return _nullable({"type": "string"})
+    if kind == "double":
+        return _nullable({"type": "number"})
+    if kind in {"enum", "user", "org", "people"}:
+        return _nullable({"type": "integer"})
+    if kind == "set":
+        return {"type": ["array", "null"], "items": {"type": "integer"}}
+    if kind == "date":
+        return _nullable({"type": "string", "format": "date"})
+    if kind == "monetary":
+        return _object("value", "currency")
+    if kind == "daterange":
+        return _object("value", "until")
+    if kind in {"time", "timerange"}:
+        return _object("value", "until", "timezone_id", "timezone_name")
+    if kind == "address":
+        return _object(
+            "value",
+            "route",
+            "street_number",
+            "subpremise",
+            "locality",
+            "sublocality",
+            "admin_area_level_1",
+            "admin_area_level_2",
+            "country",
+            "postal_code",
+            "formatted_address",
+        )
+    return {}  # unknown type: any JSON value
+
+
+def snake_name(label: str) -> str:
+    """``"Lead-Score (%)"`` -> ``"lead_score"``; accents folded, never empty or digit-first."""
+    folded = unicodedata.normalize("NFKD", label)
+    ascii_only = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_only).strip("_").lower()
+    if name and name[0].isdigit():
+        name = f"f_{name}"
+    return name
+
+
+@dataclass(frozen=True)
+class CustomColumn:
+    key: str  # the 40-character field code
+    column: str  # readable column name
+    field_type: str
+    label: str
+    options: Mapping[int, str] = field(default_factory=dict)
+
+    @property
+    def label_column(self) -> str | None:
+        if self.field_type == "enum":
+            return f"{self.column}_label"
+        if self.field_type == "set":
+            return f"{self.column}_labels"
+        return None
+
+
+def plan_columns(fields: Iterable[Mapping[str, Any]], taken: Iterable[str]) -> list[CustomColumn]:
+    """Columns for the custom fields among ``fields`` (v2 ``*Fields`` items), in API order."""
+    used = set(taken)
+    columns: list[CustomColumn] = []
+    for item in fields:
+        if not item.get("is_custom_field"):
+            continue
+        key = str(item.get("field_code") or "")
+        if not key:
+            continue
+        label = str(item.get("field_name") or key)
+        field_type = str(item.get("field_type") or "")
+        base = snake_name(label) or f"custom_{key[:8]}"
+        name = base
+        label_suffix = "_labels" if field_type == "set" else "_label"
+        if name in used or (field_type in {"enum", "set"} and name + label_suffix in used):
+            name = f"{base}_{key[:8]}"
+        options = {
+            int(opt["id"]): str(opt.get("label"))
+            for opt in item.get("options") or []
+            if isinstance(opt, Mapping) and str(opt.get("id", "")).lstrip("-").isdigit()
+        }
+        column = CustomColumn(key, name, field_type, label, options)
+        used.add(name)
+        if column.label_column:
+            used.add(column.label_column)
+        columns.append(column)
+    return columns
+
+
+def add_to_schema(
+    schema: dict[str, Any], columns: Iterable[CustomColumn], *, with_labels: bool
+) -> None:
+    properties = schema.setdefault("properties", {})
+    for column in columns:
+        prop = json_schema_for(column.field_type)
+        prop["description"] = f"Custom field '{column.label}' ({column.field_type}, {column.key})"
+        properties[column.column] = prop
+        if with_labels and column.label_column:
+            if column.field_type == "set":
+                properties[column.label_column] = {
+                    "type": ["array", "null"],
+                    "items": {"type": ["string", "null"]},
+                    "description": f"Option labels of '{column.label}'",
+                }
+            else:
+                properties[column.label_column] = {
+                    "type": ["string", "null"],
+                    "description": f"Option label of '{column.label}'",
+                }
+
+
+def _option_id(value: Any) -> int | None:
+    if isinstance(value, Mapping):  # include_option_labels form: {"id": 1, "label": "..."}
+        value = value.get("id")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def apply(
+    record: dict[str, Any], columns: Iterable[CustomColumn], *, with_labels: bool
+) -> dict[str, Any]:
+    """Copy each custom field from the raw ``custom_fields`` hash into its readable column."""
+    raw = record.get("custom_fields")
+    raw = raw if isinstance(raw, Mapping) else {}
+    for column in columns:
+        value = raw.get(column.key)
+        if column.field_type == "enum":
+            option = _option_id(value)
+            record[column.column] = option
+            if with_labels:
+                record[f"{column.column}_label"] = (
+                    column.options.get(option) if option is not None else None
+                )
+        elif column.field_type == "set":
+            if isinstance(value, str):  # v1-style "1,2"
+                value = [part for part in value.split(",") if part.strip()]
+            options = (
+                [o for o in (_option_id(v) for v in value) if o is not None]
+                if isinstance(value, list)
+                else None
+            )
+            record[column.column] = options
+            if with_labels:
+                record[f"{column.column}_labels"] = (
+                    [column.options.get(o) for o in options] if options is not None else None
+                )
+        elif column.field_type in {"user", "org", "people"} and isinstance(value, Mapping):
+            record[column.column] = _option_id(value.get("id", value.get("value")))
+        else:
+            record[column.column] = value
+    return record
