@@ -1,0 +1,185 @@
+"""crm_api.pipedrive without a server: error lines, rate-limit headers, costs, OAuth store."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from crm_api import pipedrive as api
+from crm_api.governor import RequestBudget
+
+
+def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response.headers.update(headers or {"Content-Type": "application/json"})
+    response.url = "https://acme.pipedrive.com/api/v2/deals?limit=500"
+    return response
+
+
+def test_error_message_is_one_line_from_the_envelope() -> None:
+    response = _response(
+        401,
+        {"success": False, "error": "unauthorized access", "errorCode": 401, "error_info": "x"},
+    )
+    message = api.error_message(response, "stream 'deals'")
+    assert "\n" not in message
+    assert message.startswith("stream 'deals': Pipedrive answered HTTP 401 for /api/v2/deals")
+    assert "unauthorized access" in message
+    assert "api_token" in message  # names the setting to fix
+    assert "limit=500" not in message  # no query strings (they could carry a token)
+
+
+def test_error_message_for_a_non_json_cloudflare_page() -> None:
+    response = _response(403, b"<html>Cloudflare</html>", {"Content-Type": "text/html"})
+    message = api.error_message(response)
+    assert "non-JSON text/html body" in message
+    assert "<html>" not in message
+
+
+def test_validation_error_keeps_its_code() -> None:
+    response = _response(
+        400,
+        {"success": False, "error": "Validation failed", "code": "ERR_SCHEMA_VALIDATION_FAILED"},
+    )
+    assert "[ERR_SCHEMA_VALIDATION_FAILED]" in api.error_message(response)
+
+
+def test_rate_limit_headers_feed_the_budget() -> None:
+    budget = RequestBudget(0, 2.0)
+    api.observe_rate_limit(
+        budget,
+        requests.structures.CaseInsensitiveDict(
+            {"X-RateLimit-Limit": "40", "X-RateLimit-Remaining": "12", "X-RateLimit-Reset": "2"}
+        ),
+    )
+    assert budget.limit == 40
+    api.observe_rate_limit(budget, {"x-ratelimit-limit": "80"}, cap=30)
+    assert budget.limit == 30  # the user's ceiling wins over a larger server limit
+
+
+def test_retry_after_in_seconds_or_http_date() -> None:
+    assert api.retry_after_seconds({"retry-after": "7"}) == 7.0
+    assert api.retry_after_seconds({}) is None
+    later = api.retry_after_seconds({"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"})
+    assert later is not None
+    assert later > 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "cost"),
+    [
+        ("GET", "/api/v2/deals", 10),
+        ("GET", "/api/v2/deals/archived", 20),
+        ("GET", "/api/v2/deals/12/followers/changelog", 10),
+        ("GET", "/api/v2/stages", 5),
+        ("GET", "/api/v2/deals/12", 1),
+        ("GET", "/v1/notes", 20),
+        ("PATCH", "/api/v2/persons/3", 5),
+        ("DELETE", "/api/v2/persons/3", 3),
+        ("PUT", "/v1/notes/3", 10),
+    ],
+)
+def test_endpoint_costs(method: str, path: str, cost: int) -> None:
+    assert api.endpoint_cost(method, path) == cost
+
+
+def test_oauth_server_follows_api_url() -> None:
+    assert api.oauth_base(None) == "https://oauth.pipedrive.com"
+    assert api.oauth_base("https://acme.pipedrive.com") == "https://oauth.pipedrive.com"
+    assert api.oauth_base("http://127.0.0.1:5000/pipedrive/") == "http://127.0.0.1:5000/pipedrive"
+    assert api.oauth_base("http://x", "https://o.example/") == "https://o.example"
+
+
+def test_credential_problems_name_the_setting() -> None:
+    assert (
+        api.credential_problems(
+            api_token="t",
+            client_id=None,
+            client_secret=None,
+            refresh_token=None,
+            oauth_token_file=None,
+        )
+        == []
+    )
+    both = api.credential_problems(
+        api_token="t", client_id="c", client_secret="s", refresh_token="r", oauth_token_file="f"
+    )
+    assert "not both" in both[0]
+    missing = api.credential_problems(
+        api_token=None, client_id="c", client_secret=None, refresh_token="r", oauth_token_file=None
+    )
+    assert any("client_secret" in line for line in missing)
+    assert any("oauth_token_file" in line for line in missing)
+
+
+def test_token_store_round_trip_is_private(tmp_path: Path) -> None:
+    store = api.TokenStore(tmp_path / "pd" / "token.json")
+    assert store.load() is None
+    store.save("r-1")
+    assert store.load() == "r-1"
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+
+
+def test_token_store_reports_a_broken_file(tmp_path: Path) -> None:
+    path = tmp_path / "token.json"
+    path.write_text("not json")
+    with pytest.raises(api.PipedriveError, match="oauth_token_file"):
+        api.TokenStore(path).load()
+
+
+class _FakeTokenServer:
+    """Stands in for the token endpoint: rotates the refresh token on every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, str]] = []
+
+    def __call__(self, url: str, cid: str, secret: str, form: dict[str, str]) -> dict[str, Any]:
+        self.calls.append(dict(form))
+        n = len(self.calls)
+        return {
+            "access_token": f"a-{n}",
+            "refresh_token": f"r-{n + 1}",
+            "expires_in": 3600,
+            "api_domain": "https://acme.pipedrive.com",
+        }
+
+
+def test_oauth_refreshes_early_and_keeps_the_rotated_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = _FakeTokenServer()
+    monkeypatch.setattr(api, "exchange_token", server)
+    now = [1000.0]
+    store = api.TokenStore(tmp_path / "token.json")
+    auth = api.OAuthAuth("http://x/oauth/token", "cid", "sec", "r-1", store, clock=lambda: now[0])
+    assert auth.access_token() == "a-1"
+    assert server.calls[0]["refresh_token"] == "r-1"
+    assert store.load() == "r-2"  # saved before it is needed
+    assert auth.api_domain == "https://acme.pipedrive.com"
+    now[0] += 3600 - 30  # inside the safety margin: refresh before the token expires
+    assert auth.access_token() == "a-2"
+    assert server.calls[1]["refresh_token"] == "r-2"
+    # A new process reads the newest token from the file, not the stale config value.
+    again = api.OAuthAuth("http://x/oauth/token", "cid", "sec", "r-1", store)
+    again.access_token()
+    assert server.calls[2]["refresh_token"] == "r-3"
+    assert "r-" not in repr(again)
+
+
+def test_oauth_401_refreshes_once_per_rejected_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = _FakeTokenServer()
+    monkeypatch.setattr(api, "exchange_token", server)
+    auth = api.OAuthAuth("u", "c", "s", "r-1", api.TokenStore(tmp_path / "t.json"))
+    token = auth.access_token()
+    auth.refresh_after_401(f"Bearer {token}")
+    auth.refresh_after_401(f"Bearer {token}")  # a second thread saw the same 401: no refresh
+    assert len(server.calls) == 2

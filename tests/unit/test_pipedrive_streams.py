@@ -1,0 +1,123 @@
+"""Pipedrive stream pieces that need no server, and discovery without credentials."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tap_crm.pipedrive.client import normalize_time
+from tap_crm.pipedrive.streams import STREAM_TYPES, NotesPaginator
+from tap_crm.tap import TapCRM
+
+EXPECTED_STREAMS = {
+    "deals",
+    "persons",
+    "organizations",
+    "activities",
+    "products",
+    "pipelines",
+    "stages",
+    "users",
+    "deal_fields",
+    "person_fields",
+    "organization_fields",
+    "activity_fields",
+    "product_fields",
+    "notes",
+    "deal_followers_changelog",
+    "person_followers_changelog",
+    "organization_followers_changelog",
+    "product_followers_changelog",
+}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-01-02T03:04:05Z", "2024-01-02T03:04:05Z"),
+        ("2024-01-02T03:04:05.000Z", "2024-01-02T03:04:05Z"),
+        ("2024-01-02 03:04:05", "2024-01-02T03:04:05Z"),
+        ("2024-01-02T05:04:05+02:00", "2024-01-02T03:04:05Z"),
+        ("0000-00-00 00:00:00", None),
+        (None, None),
+    ],
+)
+def test_timestamps_have_one_shape(raw: str | None, expected: str | None) -> None:
+    assert normalize_time(raw) == expected
+
+
+def _page(rows: list[dict[str, object]], more: bool) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response._content = json.dumps(
+        {
+            "success": True,
+            "data": rows,
+            "additional_data": {"pagination": {"more_items_in_collection": more}},
+        }
+    ).encode()
+    return response
+
+
+def test_notes_pages_by_update_time_and_count_within_the_second() -> None:
+    paginator = NotesPaginator()
+    t1, t2 = "2024-01-01 10:00:00", "2024-01-01 10:00:05"
+    paginator.advance(_page([{"update_time": t1}, {"update_time": t2}, {"update_time": t2}], True))
+    assert paginator.current_value == ("2024-01-01T10:00:05Z", 2)
+    paginator.advance(_page([{"update_time": t2}, {"update_time": t2}], True))
+    assert paginator.current_value == ("2024-01-01T10:00:05Z", 4)
+    paginator.advance(_page([{"update_time": t2}], False))
+    assert paginator.finished
+
+
+def test_every_stream_has_a_schema_file_and_keys() -> None:
+    root = Path(__file__).resolve().parents[2] / "schemas" / "pipedrive"
+    names = {t.name for t in STREAM_TYPES}
+    assert names == EXPECTED_STREAMS
+    for stream_type in STREAM_TYPES:
+        schema = json.loads((root / f"{stream_type.name}.json").read_text())
+        for key in stream_type.primary_keys:
+            assert key in schema["properties"], (stream_type.name, key)
+
+
+def test_discover_without_credentials_lists_every_stream(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"provider": "pipedrive"}))
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_crm.tap", "--config", str(config), "--discover"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    catalog = json.loads(done.stdout)
+    assert {s["tap_stream_id"] for s in catalog["streams"]} == EXPECTED_STREAMS
+    assert "No Pipedrive credentials" in done.stderr
+    deals = next(s for s in catalog["streams"] if s["tap_stream_id"] == "deals")
+    assert deals["replication_key"] == "update_time"
+    assert deals["key_properties"] == ["id"]
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"start_date": "yesterday"}, "start_date 'yesterday' is not an RFC 3339"),
+        ({"api_token": "t", "client_id": "c"}, "not both"),
+        ({"client_id": "c", "client_secret": "s", "refresh_token": "r"}, "oauth_token_file"),
+        ({"api_url": "acme.pipedrive.com"}, "api_url"),
+    ],
+)
+def test_bad_settings_fail_in_one_line_before_any_request(
+    config: dict[str, str], fragment: str
+) -> None:
+    from singer_sdk.exceptions import ConfigValidationError
+
+    with pytest.raises(ConfigValidationError) as caught:
+        TapCRM(config={"provider": "pipedrive", **config})
+    assert fragment in str(caught.value)
+    assert "\n" not in str(caught.value)
