@@ -1,14 +1,414 @@
-"""onpipeline streams (placeholder until its issue lands)."""
+"""Onpipeline streams, their settings, and discovery (custom fields become columns).
+
+How each stream stays complete (the README's "Streams and replication: Onpipeline" says the
+same for users):
+
+* persons, organizations, deals: new records by creation-date windows from the last sync,
+  changed ones through ``LastUpdate`` with the smallest Hours (3/6/12/24) covering the time
+  since the last sync by the API's clock; beyond 24 h, a full read (logged, one line).
+* events: the API cannot select by change time, so every run walks all creation windows and
+  emits only events whose ``LastUpdate`` is at or after the last sync.
+* notes: no change time at all (``Deleted`` flips silently): full table every run.
+* invoices: date windows from the last sync minus ``invoice_lookback_days`` (payments change
+  old invoices); invoice_items are re-read for every invoice emitted.
+* users, teams, pipelines, products, custom_fields: one small call each, full table.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pendulum
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+
+from crm_api.onpipeline import (
+    CUSTOM_FIELD_TABLES,
+    LAST_UPDATE_HOURS,
+    REQUESTS_PER_MINUTE,
+    OnpipelineClient,
+    OnpipelineConfigError,
+    check_timezone,
+    custom_field_columns,
+    to_utc,
+)
+from tap_crm.onpipeline import windows
+from tap_crm.onpipeline.client import OnpipelineStream, as_records, moment
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
+    from singer_sdk.helpers.types import Context, Record
 
-SETTINGS: list[Any] = []
+SETTINGS = [
+    th.Property(
+        "timezone",
+        th.StringType,
+        default="UTC",
+        description="Onpipeline: the account's time zone as an IANA name (e.g. `Europe/Rome`). "
+        "The API's datetimes are local times without an offset; the tap emits them in UTC.",
+    ),
+    th.Property(
+        "onpipeline_window_days",
+        th.IntegerType,
+        default=365,
+        description="Onpipeline: the largest creation-date (or invoice-date) window asked for "
+        "in one request, in days. Windows start at one day and grow while answers are small.",
+    ),
+    th.Property(
+        "onpipeline_max_records_per_window",
+        th.IntegerType,
+        default=2000,
+        description="Onpipeline: an answer with this many records or more is split into two "
+        "half windows and asked again (the API has no paging). Bounds memory per request.",
+    ),
+    th.Property(
+        "invoice_lookback_days",
+        th.IntegerType,
+        default=90,
+        description="Onpipeline: invoices dated this many days before the last sync are read "
+        "again on each run, to catch payments and edits of recent invoices.",
+    ),
+    th.Property(
+        "onpipeline_requests_per_minute",
+        th.IntegerType,
+        default=REQUESTS_PER_MINUTE,
+        description="Onpipeline: requests per minute the tap allows itself (the vendor's "
+        "published limit is 60 per account; 0 = no pacing, e.g. against crm-sandbox).",
+    ),
+]
+
+LAST_UPDATE_MARGIN_SECONDS = 120  # slack for clock reading and run time inside LastUpdate's reach
+
+
+# ---------------------------------------------------------------------------------------------
+# Entity streams read by creation-date windows
+
+
+class ChangeTrackedStream(OnpipelineStream):
+    """persons, organizations, deals: creation windows + the LastUpdate resource."""
+
+    replication_key = "Created"
+    is_sorted = False
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        now = self.server_now()
+        stop = now.add(seconds=1)
+        start = self.start
+        last = self.last_sync() if self.incremental else None
+        hours = self.last_update_hours(now, last)
+        if last is None or hours is None:
+            yield from self.read_created(start, stop)
+        else:
+            since = max(last, start)
+            changed = self.client.call(
+                "LastUpdate", {"Resource": self.resource, "Hours": str(hours)}
+            )
+            for record in as_records(changed):
+                created = to_utc(record.get("Created"), self.timezone)
+                when = moment(created) if created else None
+                # Records created since the last sync come from the windows below, once.
+                if when is None or start <= when < since:
+                    yield record
+            yield from self.read_created(since, stop)
+        self.remember_sync(now)
+
+    def last_update_hours(
+        self, now: pendulum.DateTime, last: pendulum.DateTime | None
+    ) -> int | None:
+        """The smallest LastUpdate window covering the gap, or None (and why, logged)."""
+        if last is None:
+            reason = "no earlier sync in the state" if self.incremental else "full table requested"
+            self.logger.info("%s: full read since %s (%s)", self.name, self.start, reason)
+            return None
+        gap = (now - last).total_seconds()
+        for hours in LAST_UPDATE_HOURS:
+            if gap + LAST_UPDATE_MARGIN_SECONDS <= hours * 3600:
+                self.logger.info(
+                    "%s: incremental: changes via LastUpdate %d h, new records since %s",
+                    self.name,
+                    hours,
+                    last,
+                )
+                return hours
+        self.logger.warning(
+            "%s: full read: the last sync was %.1f h ago by the API's clock, beyond LastUpdate's "
+            "%d h reach (run at least every %d h to stay incremental)",
+            self.name,
+            gap / 3600,
+            LAST_UPDATE_HOURS[-1],
+            LAST_UPDATE_HOURS[-1] - 1,
+        )
+        return None
+
+
+class PersonsStream(ChangeTrackedStream):
+    name = "persons"
+    resource = "PersonList"
+    primary_keys = ("PersonID",)
+
+
+class OrganizationsStream(ChangeTrackedStream):
+    name = "organizations"
+    resource = "OrgList"
+    primary_keys = ("OrgID",)
+
+
+class DealsStream(ChangeTrackedStream):
+    name = "deals"
+    resource = "DealsList"
+    primary_keys = ("DealID",)
+    replication_key = "LastUpdate"
+
+    def fetch_window(self, body: Any) -> list[dict[str, Any]]:
+        # The document lists Status=deleted as a filter and is silent on whether the
+        # unfiltered list includes deleted deals: ask for both, keep each deal once.
+        records = super().fetch_window(body)
+        seen = {str(record.get("DealID")) for record in records}
+        deleted = super().fetch_window({**body, "Status": "deleted"})
+        records.extend(r for r in deleted if str(r.get("DealID")) not in seen)
+        return records
+
+
+class EventsStream(OnpipelineStream):
+    """The API selects events only by creation time: read them all, emit what changed."""
+
+    name = "events"
+    resource = "EventList"
+    primary_keys = ("EventID",)
+    replication_key = "LastUpdate"
+    is_sorted = False
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        now = self.server_now()
+        last = self.last_sync() if self.incremental else None
+        if last is not None:
+            self.logger.info(
+                "%s: reading every event, emitting those changed since %s", self.name, last
+            )
+        for record in self.read_created(self.start, now.add(seconds=1)):
+            if last is not None:
+                changed = to_utc(record.get("LastUpdate") or record.get("Created"), self.timezone)
+                if changed is not None and moment(changed) < last:
+                    continue
+            yield record
+        self.remember_sync(now)
+
+
+class NotesStream(OnpipelineStream):
+    """Notes carry no change time (``Deleted`` flips silently): full table every run."""
+
+    name = "notes"
+    resource = "NotesList"
+    primary_keys = ("NoteID",)
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        yield from self.read_created(self.start, self.server_now().add(seconds=1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Invoices by invoice date, and their lines
+
+
+class InvoicesStream(OnpipelineStream):
+    name = "invoices"
+    resource = "InvoiceList"
+    primary_keys = ("ID",)
+    replication_key = "Date"
+    is_sorted = False
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        now = self.server_now()
+        tz = self.timezone
+        first = self.start.in_tz(tz).date()
+        last = self.last_sync() if self.incremental else None
+        if last is not None:
+            lookback = int(self.config.get("invoice_lookback_days") or 0)
+            first = max(first, last.in_tz(tz).date().subtract(days=lookback))
+        stop = windows.day_number(now.in_tz(tz).date()) + 1  # today included
+
+        def fetch(start: int, end: int) -> list[dict[str, Any]]:
+            return self.fetch_window(windows.date_filter(start, end))
+
+        for result in windows.walk(
+            windows.day_number(first),
+            stop,
+            fetch,
+            max_records=self.max_records,
+            first_size=1,
+            largest_size=self.largest_window_days,
+        ):
+            self.warn_if_overfull(result)
+            low, high = windows.day_of(result.start), windows.day_of(result.stop)
+            for record in result.records:
+                day = str(record.get("Date") or "")[:10]
+                if not day[:4].isdigit() or low.isoformat() <= day < high.isoformat():
+                    yield record
+        self.remember_sync(now)
+
+    def get_child_context(self, record: Record, context: Context | None) -> Context | None:
+        return {"invoice_id": str(record["ID"])}
+
+
+class InvoiceItemsStream(OnpipelineStream):
+    name = "invoice_items"
+    resource = "InvoiceItems"
+    primary_keys = ("invoice_id", "line")
+    parent_stream_type = InvoicesStream
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # One bookmark for the whole stream, not one state entry per invoice (SDK A7 trap).
+        self.state_partitioning_keys = []
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        invoice_id = str((context or {})["invoice_id"])
+        items = as_records(self.client.call(self.resource, {"ID": invoice_id}))
+        for line, item in enumerate(items, start=1):
+            yield {**item, "invoice_id": invoice_id, "line": line}
+
+
+# ---------------------------------------------------------------------------------------------
+# Small lists, one call each
+
+
+class ListStream(OnpipelineStream):
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        yield from as_records(self.client.call(self.resource, {}))
+
+
+class UsersStream(ListStream):
+    name = "users"
+    resource = "UsersList"
+    primary_keys = ("ID",)
+
+
+class TeamsStream(ListStream):
+    name = "teams"
+    resource = "TeamsList"
+    primary_keys = ("ID",)
+
+
+class PipelinesStream(ListStream):
+    name = "pipelines"
+    resource = "PipelineList"
+    primary_keys = ("PipelineID",)
+
+
+class ProductsStream(OnpipelineStream):
+    """The API lists product (deal category) names only: one record per name."""
+
+    name = "products"
+    resource = "ProductList"
+    primary_keys = ("Name",)
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        for item in self.client.call(self.resource, {}) or []:
+            if isinstance(item, dict):
+                yield item
+            elif item is not None:
+                yield {"Name": str(item)}
+
+
+class CustomFieldsStream(OnpipelineStream):
+    name = "custom_fields"
+    resource = "ListCustomFields"
+    primary_keys = ("Table", "ID")
+
+    def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
+        for table in CUSTOM_FIELD_TABLES:
+            fields = self.client.custom_fields(table)
+            columns = custom_field_columns(fields, _base_properties(TABLE_STREAMS[table]))
+            for field in fields:
+                yield {**field, "Table": table, "column": columns.get(str(field.get("ID")))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Discovery
+
+STREAM_TYPES: tuple[type[OnpipelineStream], ...] = (
+    PersonsStream,
+    OrganizationsStream,
+    DealsStream,
+    EventsStream,
+    NotesStream,
+    InvoicesStream,
+    InvoiceItemsStream,
+    UsersStream,
+    TeamsStream,
+    PipelinesStream,
+    ProductsStream,
+    CustomFieldsStream,
+)
+TABLE_STREAMS = {"Persons": "persons", "Organizations": "organizations", "Deals": "deals"}
+
+
+def schema_dir() -> Path:
+    """schemas/onpipeline: inside the installed wheel, else at the repository root."""
+    packaged = Path(str(resources.files("tap_crm"))) / "schemas" / "onpipeline"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "schemas" / "onpipeline"
+
+
+@cache
+def _base_schema_text(name: str) -> str:
+    return (schema_dir() / f"{name}.json").read_text(encoding="utf-8")
+
+
+def base_schema(name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(_base_schema_text(name))
+    return schema
+
+
+def _base_properties(name: str) -> list[str]:
+    return list(base_schema(name)["properties"])
+
+
+def make_client(config: Any) -> OnpipelineClient | None:
+    """The API client for this config, or None when there is no token (discovery only)."""
+    if not config.get("api_token"):
+        return None
+    return OnpipelineClient(
+        str(config["api_token"]),
+        config.get("api_url"),
+        timezone=check_timezone(config.get("timezone")),
+        requests_per_minute=int(config.get("onpipeline_requests_per_minute", REQUESTS_PER_MINUTE)),
+    )
 
 
 def discover_streams(tap: Tap) -> list[Stream]:
-    return []
+    """Every stream; with a token, persons/organizations/deals get one column per custom field."""
+    try:
+        check_timezone(tap.config.get("timezone"))
+        client = make_client(tap.config)
+    except OnpipelineConfigError as exc:  # the SDK CLI prints these as one line, no traceback
+        raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+    columns: dict[str, dict[str, str]] = {}
+    if client is not None:
+        for table, stream_name in TABLE_STREAMS.items():
+            columns[stream_name] = custom_field_columns(
+                client.custom_fields(table), _base_properties(stream_name)
+            )
+    streams: list[Stream] = []
+    for stream_type in STREAM_TYPES:
+        name: str = stream_type.name  # type: ignore[misc]  # a class attribute on our streams
+        schema = base_schema(name)
+        for field_id, column in columns.get(name, {}).items():
+            schema["properties"][column] = {
+                "type": ["string", "null"],
+                "description": f"Custom field {field_id} (from Extra).",
+            }
+        streams.append(
+            stream_type(
+                tap,
+                schema=schema,
+                client=client,
+                custom_columns=columns.get(name),
+            )
+        )
+    return streams

@@ -1,0 +1,463 @@
+"""Talking to Onpipeline: the one place that knows its wire rules (tap and target both use it).
+
+Onpipeline is an RPC-style API: every resource is ``POST <api_url>/<Resource>`` with a JSON
+body (``{}`` when there is nothing to send) and the token in the ``Authorization`` header.
+Answers are an envelope: ``{"Header": {...}, "Data": ...}`` on success, ``{"Error": {"Code",
+"Message"}}`` on failure (the code is also the HTTP status). Datetimes are the account's local
+time, ``YYYY-MM-DD HH:MM:SS`` without an offset; "0000-00-00" means "no date".
+
+Public API (stable; keep it small):
+
+* :class:`OnpipelineClient` - ``call(resource, payload) -> data``: paced by a
+  :class:`~crm_api.governor.RequestBudget`, retries 429/5xx/dropped connections with backoff,
+  raises the typed errors below. ``server_now()`` is the API's own clock (from ``Header.Time``).
+* Errors: :class:`OnpipelineError` (``resource``, ``code``, ``message``) and its subclasses
+  :class:`OnpipelineAuthError` (401/403), :class:`OnpipelineRetriableError` (429, 5xx, dropped
+  connection; :class:`OnpipelineRateLimitError` for 429), :class:`OnpipelineResponseError`
+  (an answer that is not the documented envelope: HTML page, empty body).
+* Values: :func:`check_api_url`, :func:`to_utc`, :func:`to_local`, :func:`clean_date`,
+  :func:`to_number`, :func:`to_integer`, :func:`custom_field_columns`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit
+
+import pendulum
+import requests
+
+from crm_api.governor import RequestBudget
+
+DEFAULT_API_URL = "https://api.onpipeline.com"
+REQUESTS_PER_MINUTE = 60  # the vendor's published limit per account
+LAST_UPDATE_HOURS = (3, 6, 12, 24)  # the only windows the LastUpdate resource accepts
+LOCAL_FORMAT = "YYYY-MM-DD HH:mm:ss"  # pendulum tokens for the API's datetime format
+CUSTOM_FIELD_TABLES = ("Persons", "Organizations", "Deals")
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class OnpipelineError(Exception):
+    """The API refused a call. ``str()`` is one line: resource, code and the API's message."""
+
+    def __init__(self, resource: str, code: str, message: str, hint: str = "") -> None:
+        self.resource = resource
+        self.code = str(code)
+        self.message = message
+        text = f"Onpipeline {resource} failed: {self.code} {message}".rstrip()
+        super().__init__(f"{text} ({hint})" if hint else text)
+
+
+class OnpipelineAuthError(OnpipelineError):
+    """401/403: the token is wrong, inactive, read-only for a write, or the IP is not allowed."""
+
+    def __init__(self, resource: str, code: str, message: str) -> None:
+        hint = (
+            "check the `api_token` setting: it must be an active Onpipeline API token"
+            if str(code) == "401"
+            else "check the `api_token` setting: the token lacks permission for this "
+            "resource (read-only token, lead-source token or IP not whitelisted)"
+        )
+        super().__init__(resource, code, message, hint)
+
+
+class OnpipelineRetriableError(OnpipelineError):
+    """A failure worth trying again later: 429, 5xx, a dropped connection."""
+
+    def __init__(
+        self, resource: str, code: str, message: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(resource, code, message)
+        self.retry_after = retry_after
+
+
+class OnpipelineRateLimitError(OnpipelineRetriableError):
+    """429: the account's request budget is spent."""
+
+
+class OnpipelineResponseError(OnpipelineError):
+    """The answer is not the documented envelope (an HTML page, an empty or truncated body)."""
+
+
+class OnpipelineConfigError(ValueError):
+    """A setting the user must change (e.g. a plain-http ``api_url``)."""
+
+
+# --------------------------------------------------------------------------------------------
+# URL rule
+
+
+def check_api_url(api_url: str | None) -> str:
+    """Return the base URL without a trailing slash, refusing anything but https.
+
+    The API answers only over HTTPS; plain http is allowed for loopback addresses only (a
+    crm-sandbox on this machine), so a token is never sent in clear over a network.
+    """
+    url = (api_url or DEFAULT_API_URL).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return url
+    raise OnpipelineConfigError(
+        f"api_url {url!r} is not allowed: Onpipeline accepts only https:// URLs "
+        "(plain http only for a loopback address such as http://127.0.0.1:PORT/onpipeline)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# Envelope
+
+
+@dataclass(frozen=True)
+class Envelope:
+    header: dict[str, Any]
+    data: Any
+
+
+def parse_envelope(resource: str, status: int, body: bytes, content_type: str = "") -> Envelope:
+    """Turn one HTTP answer into ``Envelope`` or raise the matching :class:`OnpipelineError`."""
+    try:
+        payload = json.loads(body.decode("utf-8")) if body.strip() else None
+    except (UnicodeDecodeError, ValueError):
+        payload = None
+        if status < 400:
+            kind = "an HTML page" if "html" in content_type.lower() else "a body that is not JSON"
+            raise OnpipelineResponseError(
+                resource, str(status), f"unexpected answer: {kind} instead of the JSON envelope"
+            ) from None
+    error = payload.get("Error") if isinstance(payload, dict) else None
+    if status >= 400 or error is not None:
+        code = str((error or {}).get("Code") or status) if isinstance(error, dict) else str(status)
+        message = str((error or {}).get("Message") or "") if isinstance(error, dict) else ""
+        if not message:
+            message = _describe_body(body, content_type)
+        raise _error_for(resource, code, message)
+    if isinstance(payload, list):  # ProductList's documented output is a bare list
+        return Envelope({}, payload)
+    if not isinstance(payload, dict) or ("Header" not in payload and "Data" not in payload):
+        what = "an empty body" if payload is None else "JSON without Header/Data/Error"
+        raise OnpipelineResponseError(resource, str(status), f"unexpected answer: {what}")
+    header = payload.get("Header")
+    return Envelope(header if isinstance(header, dict) else {}, payload.get("Data"))
+
+
+def _describe_body(body: bytes, content_type: str) -> str:
+    if not body.strip():
+        return "(empty body)"
+    if "html" in content_type.lower() or body.lstrip()[:1] == b"<":
+        title = re.search(rb"<title>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
+        text = title.group(1).decode("utf-8", "replace").strip() if title else "an HTML page"
+        return f"(HTML page: {text[:80]})"
+    return body[:120].decode("utf-8", "replace").strip()
+
+
+def _error_for(resource: str, code: str, message: str) -> OnpipelineError:
+    if code in ("401", "403"):
+        return OnpipelineAuthError(resource, code, message)
+    if code == "429":
+        return OnpipelineRateLimitError(resource, code, message)
+    if code.isdigit() and int(code) >= 500:
+        return OnpipelineRetriableError(resource, code, message)
+    return OnpipelineError(resource, code, message)
+
+
+# --------------------------------------------------------------------------------------------
+# Client
+
+
+class OnpipelineClient:
+    """Calls Onpipeline resources; usable from the tap, the target or a script.
+
+    ``call`` waits for the request budget (``requests_per_minute``, the vendor's 60 by default;
+    0 = no pacing), sends the JSON body, and returns the envelope's ``Data`` (or its
+    ``Header`` for calls that answer without ``Data``, e.g. ``PersonChange``). 429, 5xx and
+    dropped connections are retried with exponential backoff (``Retry-After`` honoured) up to
+    ``max_tries``; for non-idempotent writes pass ``idempotent=False`` and only refusals
+    (429) are retried, since a dropped connection may have been applied.
+    """
+
+    def __init__(
+        self,
+        api_token: str,
+        api_url: str | None = None,
+        *,
+        timezone: str = "UTC",
+        requests_per_minute: int = REQUESTS_PER_MINUTE,
+        budget: RequestBudget | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 120.0,
+        max_tries: int = 6,
+        backoff_base: float = 2.0,
+        backoff_max: float = 60.0,
+        user_agent: str = "crm-singer",
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_token:
+            raise OnpipelineConfigError("api_token is required to call Onpipeline")
+        self.api_url = check_api_url(api_url)
+        self.timezone = check_timezone(timezone)
+        self.budget = budget or RequestBudget(requests_per_minute, 60.0)
+        self.session = session or requests.Session()
+        self.timeout = timeout
+        self.max_tries = max(1, max_tries)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        self._headers = {
+            "Authorization": api_token,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": user_agent,
+        }
+        self._clock_offset: float | None = None  # server clock minus ours, in seconds
+        self.request_count = 0
+
+    def call(
+        self, resource: str, payload: Mapping[str, Any] | None = None, *, idempotent: bool = True
+    ) -> Any:
+        """POST ``payload`` to ``resource``; return ``Data`` (or ``Header`` when no Data)."""
+        envelope = self.call_envelope(resource, payload, idempotent=idempotent)
+        return envelope.header if envelope.data is None else envelope.data
+
+    def call_envelope(
+        self, resource: str, payload: Mapping[str, Any] | None = None, *, idempotent: bool = True
+    ) -> Envelope:
+        body = json.dumps(dict(payload or {}), default=str).encode("utf-8")
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                return self._send(resource, body)
+            except OnpipelineRetriableError as exc:
+                if attempt == self.max_tries or (
+                    not idempotent and not isinstance(exc, OnpipelineRateLimitError)
+                ):
+                    raise
+                wait = exc.retry_after
+                if wait is None:
+                    wait = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+                if isinstance(exc, OnpipelineRateLimitError):
+                    self.budget.hold(wait)  # everyone sharing the budget waits, not just us
+                logger.warning(
+                    "%s; retry %d of %d in %.1f s", exc, attempt, self.max_tries - 1, wait
+                )
+                self._sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(self, resource: str, body: bytes) -> Envelope:
+        self.budget.acquire()
+        self.request_count += 1
+        try:
+            response = self.session.post(
+                f"{self.api_url}/{resource}",
+                data=body,
+                headers=self._headers,
+                timeout=self.timeout,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # requests' messages name the URL, never the Authorization header.
+            raise OnpipelineRetriableError(
+                resource, "connection", f"no answer ({type(exc).__name__})"
+            ) from exc
+        try:
+            envelope = parse_envelope(
+                resource,
+                response.status_code,
+                response.content,
+                response.headers.get("Content-Type", ""),
+            )
+        except OnpipelineRetriableError as exc:
+            exc.retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise
+        self._learn_clock(envelope.header.get("Time"))
+        return envelope
+
+    def _learn_clock(self, header_time: Any) -> None:
+        server = to_utc(header_time, self.timezone) if isinstance(header_time, str) else None
+        if server is not None:
+            self._clock_offset = pendulum.parse(server).timestamp() - time.time()  # type: ignore[union-attr]
+
+    def server_now(self, probe_resource: str = "UsersList") -> pendulum.DateTime:
+        """The API's current time (UTC), learned from ``Header.Time``.
+
+        Windows must end at the *server's* now, not ours: clocks drift (and the sandbox's can
+        be moved forward). If no call has taught us the offset yet, one cheap call does.
+        """
+        if self._clock_offset is None:
+            self.call(probe_resource, {})
+        offset = self._clock_offset or 0.0
+        return pendulum.from_timestamp(int(time.time() + offset), tz="UTC")
+
+    def custom_fields(self, table: str) -> list[dict[str, str]]:
+        """``ListCustomFields`` for ``Persons``, ``Organizations`` or ``Deals``."""
+        data = self.call("ListCustomFields", {"Table": table})
+        return [field for field in (data or []) if isinstance(field, dict)]
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+
+
+def check_timezone(name: str | None) -> str:
+    """Return a valid IANA time-zone name or raise a one-line :class:`OnpipelineConfigError`."""
+    tz = name or "UTC"
+    try:
+        pendulum.timezone(tz)
+    except Exception:
+        raise OnpipelineConfigError(
+            f"timezone {tz!r} is not an IANA time-zone name (e.g. Europe/Rome, America/New_York)"
+        ) from None
+    return tz
+
+
+def _is_empty_date(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and (not value.strip() or value[:4] == "0000"))
+
+
+def to_utc(local: Any, tz: str) -> str | None:
+    """``"2015-02-09 12:35:41"`` in ``tz`` -> ``"2015-02-09T11:35:41Z"``; empty/zero -> None.
+
+    Values that already carry an offset (RFC 3339) are converted as they are.
+    """
+    if _is_empty_date(local):
+        return None
+    text = str(local).strip()
+    try:
+        if "T" in text or text.endswith("Z") or re.search(r"[+-]\d\d:?\d\d$", text):
+            parsed = pendulum.parse(text)
+        else:
+            parsed = pendulum.from_format(text[:19], LOCAL_FORMAT, tz=tz)
+    except ValueError:
+        return None
+    if not isinstance(parsed, datetime):
+        return None
+    return pendulum.instance(parsed).in_tz("UTC").format("YYYY-MM-DDTHH:mm:ss[Z]")
+
+
+def to_local(moment: datetime, tz: str) -> str:
+    """A datetime (aware) -> the API's local ``YYYY-MM-DD HH:MM:SS`` in ``tz``."""
+    return pendulum.instance(moment).in_tz(tz).format(LOCAL_FORMAT)
+
+
+def clean_date(value: Any) -> str | None:
+    """``"2015-05-28"`` stays; ``"0000-00-00"``, ``""`` and None become None."""
+    if _is_empty_date(value):
+        return None
+    text = str(value).strip()[:10]
+    return text if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
+
+
+def to_number(value: Any) -> Decimal | int | None:
+    """``"1000.00"`` -> ``Decimal("1000.00")``; ``""``/None/garbage -> None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | Decimal):
+        return value
+    try:
+        number = Decimal(str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def to_integer(value: Any) -> int | None:
+    """``"50"`` -> 50; ``"50.00"`` -> 50; ``""``/None/garbage -> None."""
+    number = to_number(value)
+    if number is None:
+        return None
+    try:
+        return int(number)
+    except (ValueError, OverflowError):
+        return None
+
+
+def snake_case(label: str) -> str:
+    """``"Frequent Buyer?"`` -> ``"frequent_buyer"``; empty labels -> ``"field"``."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", label.strip())
+    text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+    if not text:
+        return "field"
+    return f"f_{text}" if text[0].isdigit() else text
+
+
+def custom_field_columns(
+    fields: Iterable[Mapping[str, Any]], reserved: Iterable[str] = ()
+) -> dict[str, str]:
+    """Map custom-field ID -> a column name: snake_case of its label, unique and stable.
+
+    Fields are named in ID order; a name already taken (by a base property in ``reserved``,
+    compared case-insensitively, or by an earlier field) gets ``_<ID>`` appended, so the same
+    account always yields the same columns.
+    """
+    taken = {name.lower() for name in reserved}
+    columns: dict[str, str] = {}
+    for field in sorted(fields, key=lambda f: str(f.get("ID", ""))):
+        field_id = str(field.get("ID", ""))
+        if not field_id or field_id in columns:
+            continue
+        name = snake_case(str(field.get("Name") or ""))
+        if name.lower() in taken:
+            name = f"{name}_{re.sub(r'[^0-9a-zA-Z]+', '_', field_id).lower()}"
+        while name.lower() in taken:
+            name = f"{name}_"
+        taken.add(name.lower())
+        columns[field_id] = name
+    return columns
+
+
+__all__ = [
+    "CUSTOM_FIELD_TABLES",
+    "DEFAULT_API_URL",
+    "LAST_UPDATE_HOURS",
+    "REQUESTS_PER_MINUTE",
+    "Envelope",
+    "OnpipelineAuthError",
+    "OnpipelineClient",
+    "OnpipelineConfigError",
+    "OnpipelineError",
+    "OnpipelineRateLimitError",
+    "OnpipelineResponseError",
+    "OnpipelineRetriableError",
+    "check_api_url",
+    "check_timezone",
+    "clean_date",
+    "custom_field_columns",
+    "parse_envelope",
+    "snake_case",
+    "to_integer",
+    "to_local",
+    "to_number",
+    "to_utc",
+]

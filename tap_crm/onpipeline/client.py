@@ -1,0 +1,216 @@
+"""The base Onpipeline stream: settings, the shared API client, value conversion.
+
+Why ``Stream`` and not ``RESTStream``: Onpipeline has no pages. A sync is a plan of calls
+(LastUpdate, then creation windows that may split in two on the fly), each a POST to a
+different resource body; ``crm_api.onpipeline.OnpipelineClient`` already owns the HTTP rules
+(envelope, typed errors, retries, the request budget) for the tap and the target alike, so
+the streams only plan calls and shape records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pendulum
+from singer_sdk import Stream
+
+from crm_api.onpipeline import (
+    OnpipelineClient,
+    OnpipelineConfigError,
+    clean_date,
+    to_integer,
+    to_number,
+    to_utc,
+)
+from tap_crm.onpipeline import windows
+
+if TYPE_CHECKING:
+    from singer_sdk import Tap
+    from singer_sdk.helpers.types import Context
+
+DEFAULT_START = "2000-01-01T00:00:00Z"  # before Onpipeline existed: "everything"
+SYNCED_AT = "server_time_of_last_sync"  # our key in the stream's state (see README)
+
+
+class OnpipelineStream(Stream):
+    """A stream fed by ``client.call``; subclasses implement ``get_records``."""
+
+    resource: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        tap: Tap,
+        *,
+        schema: dict[str, Any],
+        client: OnpipelineClient | None,
+        custom_columns: Mapping[str, str] | None = None,
+    ) -> None:
+        self._client = client
+        self.custom_columns = dict(custom_columns or {})  # custom-field ID -> column name
+        super().__init__(tap, schema=schema)
+
+    # -- settings ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> OnpipelineClient:
+        if self._client is None:
+            raise OnpipelineConfigError("api_token is required to read Onpipeline")
+        return self._client
+
+    @property
+    def timezone(self) -> str:
+        return self.client.timezone
+
+    @property
+    def max_records(self) -> int:
+        return max(2, int(self.config.get("onpipeline_max_records_per_window") or 2000))
+
+    @property
+    def largest_window_days(self) -> int:
+        return max(1, int(self.config.get("onpipeline_window_days") or 365))
+
+    @property
+    def start(self) -> pendulum.DateTime:
+        value = self.config.get("start_date") or DEFAULT_START
+        return moment(str(value))
+
+    @property
+    def incremental(self) -> bool:
+        return self.replication_method == "INCREMENTAL"
+
+    def last_sync(self) -> pendulum.DateTime | None:
+        """The API's time at the start of the last complete sync of this stream, if any."""
+        value = self.stream_state.get(SYNCED_AT)
+        return moment(value) if value else None
+
+    def remember_sync(self, server_now: pendulum.DateTime) -> None:
+        # Written only after the last record was yielded: an interrupted run keeps the old
+        # value, so the next run re-reads from there and nothing is skipped.
+        self.stream_state[SYNCED_AT] = server_now.in_tz("UTC").isoformat()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def read_created(
+        self,
+        start: pendulum.DateTime,
+        stop: pendulum.DateTime,
+        body: Mapping[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every record of ``self.resource`` created in ``[start, stop)``, window by window."""
+
+        def fetch(first: int, end: int) -> list[dict[str, Any]]:
+            return self.fetch_window(
+                {**(body or {}), **windows.created_filter(first, end, self.timezone)}
+            )
+
+        for result in windows.walk(
+            int(start.timestamp()),
+            int(stop.timestamp()),
+            fetch,
+            max_records=self.max_records,
+            first_size=86_400,
+            largest_size=self.largest_window_days * 86_400,
+        ):
+            self.warn_if_overfull(result)
+            for record in result.records:
+                created = to_utc(record.get("Created"), self.timezone)
+                second = moment(created).int_timestamp if created else None
+                # Keep only what belongs to this window: the request overlaps its neighbours.
+                if second is None or result.start <= second < result.stop:
+                    yield record
+
+    def fetch_window(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return as_records(self.client.call(self.resource, body))
+
+    def warn_if_overfull(self, result: windows.WindowResult) -> None:
+        if result.overfull:
+            self.logger.warning(
+                "%s: %d records in one window unit starting %s; the API may have cut the "
+                "answer short (raise onpipeline_max_records_per_window to check)",
+                self.name,
+                len(result.records),
+                result.start,
+            )
+
+    def server_now(self) -> pendulum.DateTime:
+        return self.client.server_now()
+
+    # -- shaping ----------------------------------------------------------------------------
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        record = convert(row, self.schema, self.timezone if self._client else "UTC")
+        if "Start" in row and row.get("TimeZone"):
+            # An event's Start/End are in the event's own time zone, not the account's.
+            for field in ("Start", "End"):
+                record[field] = to_utc(row.get(field), str(row["TimeZone"])) or record.get(field)
+        if self.custom_columns:
+            values = {
+                str(item.get("ID")): item.get("Value")
+                for item in row.get("Extra") or []
+                if isinstance(item, dict)
+            }
+            for field_id, column in self.custom_columns.items():
+                value = values.get(field_id)
+                record[column] = None if value is None else str(value)
+        return record
+
+
+def moment(text: str) -> pendulum.DateTime:
+    """An RFC 3339 string (as ``to_utc`` returns, or a setting) as an aware UTC datetime."""
+    parsed = pendulum.parse(text)
+    if not isinstance(parsed, pendulum.DateTime):
+        raise ValueError(f"{text!r} is not a date-time")
+    return parsed.in_tz("UTC")
+
+
+def as_records(data: Any) -> list[dict[str, Any]]:
+    """The ``Data`` of a list call as a list of dicts (a single object becomes one record)."""
+    if data is None:
+        return []
+    if isinstance(data, dict):
+        return [data]
+    return [item for item in data if isinstance(item, dict)]
+
+
+def convert(value: Any, schema: Mapping[str, Any], tz: str) -> Any:
+    """Shape an API value by its JSON schema: numeric strings -> numbers, zero dates -> null,
+    local datetimes -> RFC 3339 UTC, ids (strings in the schema) stay strings."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if value is None:
+        return None
+    if "object" in types and isinstance(value, dict):
+        properties = schema.get("properties", {})
+        out = dict(value)
+        for name, sub in properties.items():
+            if name in value:
+                out[name] = convert(value[name], sub, tz)
+        return out
+    if "array" in types:
+        if not isinstance(value, list):
+            return None if value in ("", None) else [value]
+        items = schema.get("items", {})
+        return [convert(item, items, tz) for item in value]
+    if "integer" in types:
+        return to_integer(value)
+    if "number" in types:
+        return to_number(value)
+    if "string" in types:
+        fmt = schema.get("format")
+        if fmt == "date-time":
+            return to_utc(value, tz)
+        if fmt == "date":
+            return clean_date(value.isoformat() if isinstance(value, date) else value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, dict | list):
+            return None
+    return value
+
+
+def records_of(items: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    for item in items:
+        if isinstance(item, dict):
+            yield item

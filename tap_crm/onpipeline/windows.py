@@ -1,0 +1,88 @@
+"""Creation-date windows: how the tap bounds each answer of an API that has no paging.
+
+A window is a half-open range ``[start, stop)`` of integer *units* (epoch seconds for the
+``MinCreated``/``MaxCreated`` filters, day numbers for invoices' ``MinDate``/``MaxDate``). The
+walk starts with a small window, doubles it while answers stay small (so empty years cost a
+few calls, not hundreds), and when an answer reaches ``max_records`` it throws that answer
+away and asks again for the first half, recursively, down to a single unit. Only one answer
+is held at a time, so memory stays flat however large the account is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import pendulum
+
+from crm_api.onpipeline import to_local
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    start: int  # inclusive unit
+    stop: int  # exclusive unit
+    records: Sequence[Any]
+    overfull: bool  # reached max_records in a one-unit window: could not split further
+
+
+def walk(
+    start: int,
+    stop: int,
+    fetch: Callable[[int, int], Sequence[Any]],
+    *,
+    max_records: int,
+    first_size: int,
+    largest_size: int,
+) -> Iterator[WindowResult]:
+    """Cover ``[start, stop)`` with windows whose answers stay below ``max_records``."""
+    largest = max(1, largest_size)
+    size = max(1, min(first_size, largest))
+    cursor = start
+    while cursor < stop:
+        end = min(stop, cursor + size)
+        records = fetch(cursor, end)
+        if len(records) >= max_records and end - cursor > 1:
+            size = max(1, (end - cursor) // 2)  # too large: ask again for the first half
+            del records
+            continue
+        yield WindowResult(cursor, end, records, overfull=len(records) >= max_records)
+        cursor = end
+        if len(records) < max_records // 2:
+            size = min(largest, size * 2)  # sparse: take bigger steps
+
+
+def created_filter(start: int, stop: int, tz: str) -> dict[str, str]:
+    """``MinCreated``/``MaxCreated`` (local time) covering epoch seconds ``[start, stop)``.
+
+    The document does not say whether the bounds are inclusive, so the range reaches one
+    second beyond each end and the caller keeps only records whose UTC creation time falls in
+    the window: exactly once either way. When a DST change falls inside the window, local
+    time is not monotonic, so the range is widened by the offset difference.
+    """
+    first = pendulum.from_timestamp(start, tz=tz)
+    last = pendulum.from_timestamp(stop, tz=tz)
+    shift = abs(int(first.utcoffset().total_seconds()) - int(last.utcoffset().total_seconds()))  # type: ignore[union-attr]
+    return {
+        "MinCreated": to_local(pendulum.from_timestamp(start - 1 - shift), tz),
+        "MaxCreated": to_local(pendulum.from_timestamp(stop + shift), tz),
+    }
+
+
+EPOCH_DAY = date(1970, 1, 1)
+
+
+def day_number(day: date) -> int:
+    return (day - EPOCH_DAY).days
+
+
+def day_of(number: int) -> date:
+    return EPOCH_DAY + timedelta(days=number)
+
+
+def date_filter(start: int, stop: int) -> dict[str, str]:
+    """``MinDate``/``MaxDate`` (inclusive dates, as the document's month example) for days
+    ``[start, stop)``."""
+    return {"MinDate": day_of(start).isoformat(), "MaxDate": day_of(stop - 1).isoformat()}
