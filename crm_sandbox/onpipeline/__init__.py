@@ -1,28 +1,12 @@
-"""The simulated Onpipeline API (placeholder while the full simulation is written)."""
+"""The simulated Onpipeline API: ``POST <onpipeline>/<Resource>`` with a JSON body.
 
-from __future__ import annotations
+- ``data``: the seeded account, generated lazily (record i is a function of seed and i).
+- ``store``: the current state, generated records plus what the API wrote.
+- ``render``: internal records -> the API's objects in the account's local time.
+- ``api``: auth, rate limit, envelopes, resources and errors.
+- ``control``: ``/_sandbox/onpipeline/...`` for tests (ids, records, touch).
+"""
 
-from crm_sandbox.core import Request, Response, SandboxContext
-
-
-class OnpipelineAPI:
-    """Onpipeline: every resource is ``POST /<Resource>`` with a JSON body."""
-
-    name = "onpipeline"
-
-    def __init__(self, ctx: SandboxContext) -> None:
-        self.ctx = ctx
-
-    def handle(self, request: Request) -> Response:
-        resource = request.path.strip("/")
-        self.ctx.counters.hit(f"onpipeline {request.method} /{resource}")
-        return Response.json(404, {"Error": {"Code": 404, "Message": "Resource not found"}})
-
-    def reset(self) -> None:
-        """Nothing generated yet."""
-
-    def control(self, request: Request) -> Response | None:
-        return None
-
+from crm_sandbox.onpipeline.api import OnpipelineAPI
 
 __all__ = ["OnpipelineAPI"]
