@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pendulum
 from singer_sdk import Stream
+from singer_sdk.exceptions import FatalAPIError
 
 from crm_api.onpipeline import (
     OnpipelineClient,
     OnpipelineConfigError,
+    OnpipelineError,
     clean_date,
     to_integer,
     to_number,
@@ -121,8 +123,16 @@ class OnpipelineStream(Stream):
                 if second is None or result.start <= second < result.stop:
                     yield record
 
+    def call(self, resource: str, body: Mapping[str, Any] | None = None) -> Any:
+        """``client.call``, with API refusals as the SDK's FatalAPIError: the tap's CLI prints
+        those as one line (resource, code, the API's message, the setting to fix)."""
+        try:
+            return self.client.call(resource, body or {})
+        except OnpipelineError as exc:
+            raise FatalAPIError(f"{self.name}: {exc}") from None
+
     def fetch_window(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return as_records(self.client.call(self.resource, body))
+        return as_records(self.call(self.resource, body))
 
     def warn_if_overfull(self, result: windows.WindowResult) -> None:
         if result.overfull:
@@ -135,7 +145,10 @@ class OnpipelineStream(Stream):
             )
 
     def server_now(self) -> pendulum.DateTime:
-        return self.client.server_now()
+        try:
+            return self.client.server_now()
+        except OnpipelineError as exc:
+            raise FatalAPIError(f"{self.name}: {exc}") from None
 
     # -- shaping ----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ same for users):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -33,6 +33,8 @@ from crm_api.onpipeline import (
     REQUESTS_PER_MINUTE,
     OnpipelineClient,
     OnpipelineConfigError,
+    OnpipelineError,
+    check_api_url,
     check_timezone,
     custom_field_columns,
     to_utc,
@@ -105,9 +107,7 @@ class ChangeTrackedStream(OnpipelineStream):
             yield from self.read_created(start, stop)
         else:
             since = max(last, start)
-            changed = self.client.call(
-                "LastUpdate", {"Resource": self.resource, "Hours": str(hours)}
-            )
+            changed = self.call("LastUpdate", {"Resource": self.resource, "Hours": str(hours)})
             for record in as_records(changed):
                 created = to_utc(record.get("Created"), self.timezone)
                 when = moment(created) if created else None
@@ -267,7 +267,7 @@ class InvoiceItemsStream(OnpipelineStream):
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
         invoice_id = str((context or {})["invoice_id"])
-        items = as_records(self.client.call(self.resource, {"ID": invoice_id}))
+        items = as_records(self.call(self.resource, {"ID": invoice_id}))
         for line, item in enumerate(items, start=1):
             yield {**item, "invoice_id": invoice_id, "line": line}
 
@@ -278,7 +278,7 @@ class InvoiceItemsStream(OnpipelineStream):
 
 class ListStream(OnpipelineStream):
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        yield from as_records(self.client.call(self.resource, {}))
+        yield from as_records(self.call(self.resource, {}))
 
 
 class UsersStream(ListStream):
@@ -307,7 +307,7 @@ class ProductsStream(OnpipelineStream):
     primary_keys = ("Name",)
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        for item in self.client.call(self.resource, {}) or []:
+        for item in self.call(self.resource, {}) or []:
             if isinstance(item, dict):
                 yield item
             elif item is not None:
@@ -321,7 +321,9 @@ class CustomFieldsStream(OnpipelineStream):
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
         for table in CUSTOM_FIELD_TABLES:
-            fields = self.client.custom_fields(table)
+            fields = [
+                f for f in self.call(self.resource, {"Table": table}) or [] if isinstance(f, dict)
+            ]
             columns = custom_field_columns(fields, _base_properties(TABLE_STREAMS[table]))
             for field in fields:
                 yield {**field, "Table": table, "column": columns.get(str(field.get("ID")))}
@@ -381,19 +383,33 @@ def make_client(config: Any) -> OnpipelineClient | None:
     )
 
 
+def config_problems(config: Mapping[str, Any]) -> list[str]:
+    """Onpipeline settings that cannot work, one clear line each (TapCRM asks at start)."""
+    problems = []
+    for check in (
+        lambda: check_timezone(config.get("timezone")),
+        lambda: check_api_url(config.get("api_url")),
+    ):
+        try:
+            check()
+        except OnpipelineConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def discover_streams(tap: Tap) -> list[Stream]:
     """Every stream; with a token, persons/organizations/deals get one column per custom field."""
-    try:
-        check_timezone(tap.config.get("timezone"))
-        client = make_client(tap.config)
-    except OnpipelineConfigError as exc:  # the SDK CLI prints these as one line, no traceback
-        raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
     columns: dict[str, dict[str, str]] = {}
-    if client is not None:
-        for table, stream_name in TABLE_STREAMS.items():
-            columns[stream_name] = custom_field_columns(
-                client.custom_fields(table), _base_properties(stream_name)
-            )
+    try:
+        client = make_client(tap.config)
+        if client is not None:
+            for table, stream_name in TABLE_STREAMS.items():
+                columns[stream_name] = custom_field_columns(
+                    client.custom_fields(table), _base_properties(stream_name)
+                )
+    except (OnpipelineConfigError, OnpipelineError) as exc:
+        # A refused setting or token: one line from the SDK's CLI, no traceback.
+        raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
     streams: list[Stream] = []
     for stream_type in STREAM_TYPES:
         name: str = stream_type.name  # type: ignore[misc]  # a class attribute on our streams
