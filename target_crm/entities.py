@@ -1,0 +1,186 @@
+"""What every writable entity offers the sink, whatever the provider.
+
+A provider module (``target_crm.pipedrive``, ``target_crm.onpipeline``) gives one
+:class:`EntityWriter` per writable stream. The sink (``target_crm.sinks``) owns the decision
+"update this id, or look it up, or create", and asks the writer only for provider facts:
+the API body for a record, how to read a match key, how to fetch, list, create and update.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import itertools
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from target_crm.values import key_text
+
+Resolve = Callable[[str, str, Any], Any]
+"""``resolve(field, referenced_stream, value)`` -> the CRM id to send for a reference."""
+
+
+class RefusedError(Exception):
+    """This record cannot be written; the load goes on and the record is reported."""
+
+    def __init__(self, reason: str, *, api_message: str | None = None, status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.api_message = api_message
+        self.status = status
+
+
+class WaitError(Exception):
+    """A reference points at a record this load has not written yet: try again at the end."""
+
+
+class TargetSetupError(Exception):
+    """A setting or an input stream the target cannot work with; one line says what to change."""
+
+
+@dataclass
+class Created:
+    crm_id: str
+    outcome: str = "created"  # Onpipeline's 409 turns a create into "updated"/"unchanged"
+
+
+class EntityWriter(abc.ABC):
+    """One writable stream of one provider."""
+
+    stream: str
+    id_field: str  # the field of a record that holds the CRM's own id
+    required: Sequence[Sequence[str]] = ()  # API fields a create needs; inner = "one of"
+    updatable: bool = True
+    is_link: bool = False  # a relation (a follower) rather than a record with its own id
+
+    @abc.abstractmethod
+    def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The API fields for what ``record`` carries (only those: updates are partial)."""
+
+    def resolve_references(self, body: dict[str, Any], resolve: Resolve) -> None:  # noqa: B027
+        """Replace ids of other records in ``body`` by what ``resolve`` returns."""
+
+    @abc.abstractmethod
+    def key_getter(self, field: str) -> Callable[[Mapping[str, Any]], list[Any]]:
+        """Read match-key ``field`` (a record field name) from an API-shaped dict.
+
+        Works on a body and on a record the API returned, so both sides compare alike.
+        Raises :class:`TargetSetupError` for a field the entity does not have.
+        """
+
+    @abc.abstractmethod
+    def fetch(self, crm_id: str) -> dict[str, Any] | None:
+        """The CRM's record, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def list_all(self) -> Iterator[dict[str, Any]]:
+        """Every record of the entity (to index match keys)."""
+
+    @abc.abstractmethod
+    def create(self, body: dict[str, Any]) -> Created:
+        """Create once (a lost answer is checked for before anything is resent)."""
+
+    @abc.abstractmethod
+    def update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        """``"updated"`` or ``"unchanged"``; None when the record does not exist."""
+
+    def would_update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        """Dry run: what :meth:`update` would answer, without writing."""
+        from target_crm.values import same
+
+        current = self.fetch(crm_id)
+        if current is None:
+            return None
+        return "unchanged" if same(body, current) else "updated"
+
+    def link(self, body: dict[str, Any], *, dry_run: bool) -> str:
+        """For relations: ``"created"`` or ``"unchanged"`` (already linked)."""
+        raise NotImplementedError
+
+    def crm_id_of(self, record: Mapping[str, Any]) -> str | None:
+        value = record.get(self.id_field)
+        if value is None or value == "":
+            return None
+        return str(value)
+
+    def missing_required(self, body: Mapping[str, Any]) -> list[str]:
+        return [
+            " or ".join(group)
+            for group in self.required
+            if not any(_present(body.get(name)) for name in group)
+        ]
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value != "" and value != []
+
+
+class MatchIndex:
+    """Match-key values -> CRM ids of one entity, listed once per run, kept current by creates.
+
+    Matching reads the whole entity once (cheap on both APIs: Pipedrive lists 500 per request,
+    Onpipeline returns a list in one call) instead of one search per record, which the
+    Pipedrive search limits (10 requests per 2 s) would make the slowest part of a load.
+    Keys compare as trimmed, case-folded text. Per-key locks make "look up, then create"
+    atomic, so two records with the same key in one load never both create.
+    """
+
+    def __init__(
+        self, fields: Sequence[str], getters: Sequence[Callable[[Mapping[str, Any]], list[Any]]]
+    ) -> None:
+        self.fields = tuple(fields)
+        self._getters = list(getters)
+        self._ids: dict[tuple[str, ...], set[str]] | None = None
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple[str, ...], threading.Lock] = {}
+
+    def keys_of(self, data: Mapping[str, Any]) -> list[tuple[str, ...]]:
+        """Every key ``data`` has: one per value of a multi-valued field (emails)."""
+        per_field = []
+        for getter in self._getters:
+            values = sorted({text for v in getter(data) if (text := key_text(v)) is not None})
+            if not values:
+                return []
+            per_field.append(values)
+        return [tuple(combo) for combo in itertools.product(*per_field)]
+
+    def load(
+        self,
+        records: Callable[[], Iterator[dict[str, Any]]],
+        id_of: Callable[[dict[str, Any]], str],
+    ) -> None:
+        with self._lock:
+            if self._ids is not None:
+                return
+            ids: dict[tuple[str, ...], set[str]] = {}
+            for record in records():
+                for key in self.keys_of(record):
+                    ids.setdefault(key, set()).add(id_of(record))
+            self._ids = ids
+
+    def lookup(self, keys: Sequence[tuple[str, ...]]) -> set[str]:
+        with self._lock:
+            assert self._ids is not None, "load() first"
+            found: set[str] = set()
+            for key in keys:
+                found |= self._ids.get(key, set())
+            return found
+
+    def add(self, keys: Sequence[tuple[str, ...]], crm_id: str) -> None:
+        with self._lock:
+            if self._ids is None:
+                return
+            for key in keys:
+                self._ids.setdefault(key, set()).add(crm_id)
+
+    @contextlib.contextmanager
+    def locked(self, keys: Sequence[tuple[str, ...]]) -> Iterator[None]:
+        """Hold the locks of ``keys`` (in a fixed order, so two records never deadlock)."""
+        with self._lock:
+            locks = [self._key_locks.setdefault(key, threading.Lock()) for key in sorted(set(keys))]
+        with contextlib.ExitStack() as stack:
+            for lock in locks:
+                stack.enter_context(lock)
+            yield

@@ -1,0 +1,182 @@
+"""Sending one API request for the target: the shared budget, retries, and what a failure means.
+
+# TODO(crm_api): move - the transport is provider-neutral; crm_api/pipedrive.py and
+# crm_api/onpipeline.py own auth and error envelopes, this module only adds what a *writer*
+# needs on top: a write is retried only when retrying cannot apply it twice.
+
+Outcomes a caller sees:
+
+* a ``requests.Response`` with status < 500 other than 401/402/403/429: the caller reads it
+  (2xx success, 404 not found, 400/406/409/422 the API's verdict on this record);
+* :class:`FatalApiError`: the load cannot go on (bad token, no permission, budget exhausted
+  for the day, server failing after every retry); the run stops before acknowledging state;
+* :class:`OutcomeUnknownError`: a write that is not safe to replay (a create) got no answer or a
+  5xx. The server may have applied it; the caller must look before writing again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+logger = logging.getLogger("target-crm.http")
+
+
+class ApiError(Exception):
+    """Base of the errors the transport raises."""
+
+
+class FatalApiError(ApiError):
+    """The API refuses the whole load (auth, permission, budget), or keeps failing."""
+
+
+class OutcomeUnknownError(ApiError):
+    """A non-replayable write may or may not have been applied."""
+
+
+RETRY_AFTER_CEILING = 300.0  # a 429 asking for longer is a spent daily budget: stop, don't wait
+
+
+@dataclass
+class Transport:
+    """One provider's HTTP sender, shared by every sink thread.
+
+    ``new_session`` makes the per-thread session (``crm_api``'s sessions already wait for the
+    shared budget, learn the limit from rate-limit headers, hold everyone on a 429 and
+    refresh OAuth on a 401); ``describe_error`` turns an error response into one line with
+    the API's own message. This class adds the writer's rules on top.
+    """
+
+    base_url: str
+    new_session: Callable[[], requests.Session]
+    describe_error: Callable[[requests.Response], str]
+    max_retries: int = 5
+    timeout: float = 60.0
+    pool_size: int = 8
+    backoff_base: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self.new_session()
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=self.pool_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+        return session
+
+    def pause(self, attempt: int) -> None:
+        """Exponential backoff with jitter before retry number ``attempt + 1``."""
+        delay = min(self.backoff_base * 2**attempt, 30.0)
+        self.sleep(delay * (0.5 + random.random() / 2))
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        replay_safe: bool = True,
+    ) -> requests.Response:
+        """Send one request; retry 429 always, 5xx and dropped connections when replay-safe."""
+        url = self.base_url.rstrip("/") + path
+        where = f"{method} {path}"
+        attempt = 0
+        waits = 0
+        while True:
+            try:
+                response = self._session().request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if not replay_safe:
+                    raise OutcomeUnknownError(
+                        f"{where}: no answer ({type(exc).__name__})"
+                    ) from None
+                if attempt >= self.max_retries:
+                    raise FatalApiError(
+                        f"{where}: no answer after {attempt + 1} attempts ({type(exc).__name__})"
+                    ) from None
+                logger.info("%s: no answer (%s); retrying", where, type(exc).__name__)
+                self.pause(attempt)
+                attempt += 1
+                continue
+            status = response.status_code
+            if status == 429:
+                # Never applied, so always safe to resend; the session already holds every
+                # sender of the shared budget for Retry-After.
+                wait = _retry_after(response)
+                if wait is not None and wait > RETRY_AFTER_CEILING:
+                    raise FatalApiError(
+                        f"{self.describe_error(response)}: asked to wait {wait:.0f} s; the "
+                        "request budget is spent, run again after it resets"
+                    )
+                waits += 1
+                if waits > 50:
+                    raise FatalApiError(f"{where}: still rate limited after {waits} waits")
+                continue
+            if status >= 500:
+                if not replay_safe:
+                    raise OutcomeUnknownError(f"{where}: HTTP {status}")
+                if attempt >= self.max_retries:
+                    raise FatalApiError(
+                        f"{self.describe_error(response)} (after {attempt + 1} attempts)"
+                    )
+                logger.info("%s: HTTP %s; retrying", where, status)
+                self.pause(attempt)
+                attempt += 1
+                continue
+            if status in (401, 402, 403):
+                raise FatalApiError(self.describe_error(response))
+            return response
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    for name in ("Retry-After", "x-ratelimit-reset"):
+        value = response.headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                continue
+    return None
+
+
+def write_once(
+    send: Callable[[], requests.Response],
+    find_applied: Callable[[], Any | None],
+    *,
+    attempts: int,
+    pause: Callable[[int], None],
+) -> requests.Response | Any:
+    """Send a create so that it is applied at most once.
+
+    When the answer is lost (:class:`OutcomeUnknownError`) ``find_applied`` looks for the record
+    in the CRM; if it is there, its result is returned instead of sending again.
+    """
+    for attempt in range(attempts):
+        try:
+            return send()
+        except OutcomeUnknownError as exc:
+            logger.info("%s; checking whether the write was applied before retrying", exc)
+            found = find_applied()
+            if found is not None:
+                return found
+            pause(attempt)
+    raise FatalApiError(f"a create kept failing after {attempts} attempts")

@@ -1,0 +1,148 @@
+"""The persistent map from a source system's key to the CRM id the target wrote it under.
+
+A record coming from a warehouse or from the other CRM carries *its* system's key (the
+stream's key properties, or its id when ``record_ids`` is ``source``). After a create the
+target stores ``(stream, source key) -> CRM id`` here, so that
+
+* a re-run updates what the last run created instead of creating it again, even without a
+  match key, and
+* references (a deal's ``person_id``, a note's ``LinkedID`` ...) holding source ids are
+  translated into the CRM's ids.
+
+SQLite, one file the user names (``id_map_path``); without a path the map lives in memory
+for one run. One connection guarded by a lock: sinks drain in parallel threads.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from target_crm.values import to_json
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ids (
+    provider TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    crm_id TEXT NOT NULL,
+    PRIMARY KEY (provider, stream, source_key)
+)
+"""
+
+
+class IdMap:
+    """Thread-safe ``(stream, source key) -> CRM id`` store.
+
+    With ``dry_run`` the file is opened read-only and new entries live in memory, so a dry
+    run resolves exactly what a real run would without changing anything on disk.
+    """
+
+    def __init__(self, path: str | None, provider: str, *, dry_run: bool = False) -> None:
+        self.provider = provider
+        self.path = path
+        self._lock = threading.Lock()
+        self._overlay: dict[tuple[str, str], str] | None = {} if dry_run else None
+        if path and dry_run:
+            target = Path(path)
+            uri = f"{target.resolve().as_uri()}?mode=ro" if target.exists() else ":memory:"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        else:
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path or ":memory:", check_same_thread=False)
+        if not (path and dry_run and Path(path).exists()):
+            with self._db:
+                self._db.execute(_SCHEMA)
+
+    def get(self, stream: str, source_key: str) -> str | None:
+        with self._lock:
+            if self._overlay is not None and (stream, source_key) in self._overlay:
+                return self._overlay[(stream, source_key)]
+            row = self._db.execute(
+                "SELECT crm_id FROM ids WHERE provider=? AND stream=? AND source_key=?",
+                (self.provider, stream, source_key),
+            ).fetchone()
+        return row[0] if row else None
+
+    def put(self, stream: str, source_key: str, crm_id: str) -> None:
+        with self._lock:
+            if self._overlay is not None:
+                self._overlay[(stream, source_key)] = crm_id
+                return
+            with self._db:  # one committed transaction per entry: a crash keeps what was written
+                self._db.execute(
+                    "INSERT OR REPLACE INTO ids (provider, stream, source_key, crm_id) "
+                    "VALUES (?, ?, ?, ?)",
+                    (self.provider, stream, source_key, crm_id),
+                )
+
+    def forget(self, stream: str, source_key: str) -> None:
+        """Drop an entry whose CRM record no longer exists (deleted in the CRM)."""
+        with self._lock:
+            if self._overlay is not None:
+                self._overlay.pop((stream, source_key), None)
+                return
+            with self._db:
+                self._db.execute(
+                    "DELETE FROM ids WHERE provider=? AND stream=? AND source_key=?",
+                    (self.provider, stream, source_key),
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class WaitingRoom:
+    """Records whose references point at records not loaded yet, kept on disk until the end.
+
+    A tap emits its streams in name order (``deals`` before ``persons``), so in a migration a
+    deal can arrive before the person it references. Such records wait here (a private
+    temporary SQLite file, so memory stays flat) and are written after every other record.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect("", check_same_thread=False)  # "" = temporary file
+        with self._db:
+            self._db.execute(
+                "CREATE TABLE waiting (seq INTEGER PRIMARY KEY, stream TEXT, record TEXT)"
+            )
+
+    def add(self, stream: str, record: dict[str, Any]) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO waiting (stream, record) VALUES (?, ?)", (stream, to_json(record))
+            )
+
+    def count(self, stream: str | None = None) -> int:
+        with self._lock:
+            if stream is None:
+                row = self._db.execute("SELECT COUNT(*) FROM waiting").fetchone()
+            else:
+                row = self._db.execute(
+                    "SELECT COUNT(*) FROM waiting WHERE stream=?", (stream,)
+                ).fetchone()
+        return int(row[0])
+
+    def take(self, stream: str, batch: int = 500) -> Iterator[list[dict[str, Any]]]:
+        """Remove and yield the waiting records of ``stream`` in arrival order, in batches."""
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT seq, record FROM waiting WHERE stream=? ORDER BY seq LIMIT ?",
+                    (stream, batch),
+                ).fetchall()
+                if rows:
+                    with self._db:
+                        self._db.execute(
+                            "DELETE FROM waiting WHERE stream=? AND seq<=?", (stream, rows[-1][0])
+                        )
+            if not rows:
+                return
+            yield [json.loads(text) for _, text in rows]

@@ -1,0 +1,465 @@
+"""Onpipeline entities -> *Add / *Change calls (seed 002).
+
+Every write is ``POST <api_url>/<Resource>`` with a JSON body; numbers travel as text
+("1000.00", "50"), ids as text, custom fields as ``Extra: [{"ID", "Value"}]``. The API's own
+verdicts are part of the contract: 406 on a *Change that changes nothing (counted as
+unchanged), 409 on an OrgAdd whose OrgName + Postcode already exist (turned into an update of
+that organization). There is no NoteChange: notes can be added, not edited.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
+from typing import Any
+
+from crm_api import onpipeline as api
+from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
+from target_crm.http import FatalApiError, OutcomeUnknownError, write_once
+from target_crm.values import plain, same
+
+logger = logging.getLogger("target-crm.onpipeline")
+
+
+@dataclass(frozen=True)
+class Spec:
+    add: str
+    change: str | None
+    list: str
+    id_field: str
+    add_fields: frozenset[str]
+    change_fields: frozenset[str]
+    required: tuple[tuple[str, ...], ...]
+    references: Mapping[str, str] = field(default_factory=dict)
+    table: str | None = None  # ListCustomFields table
+    lookup: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None  # filter to re-find
+
+
+def _person_lookup(body: Mapping[str, Any]) -> dict[str, Any]:
+    name = " ".join(str(body.get(k) or "") for k in ("FirstName", "LastName")).strip()
+    return {"Fullname": name} if name else {}
+
+
+ENTITIES: dict[str, Spec] = {
+    "persons": Spec(
+        "PersonAdd",
+        "PersonChange",
+        "PersonList",
+        "PersonID",
+        frozenset({"FirstName", "LastName", "Phone", "Email", "OrgID", "Extra"}),
+        frozenset({"FirstName", "LastName", "Phone", "Email", "OrgID", "Extra"}),
+        required=(("FirstName",), ("LastName",)),
+        references={"OrgID": "organizations"},
+        table="Persons",
+        lookup=_person_lookup,
+    ),
+    "organizations": Spec(
+        "OrgAdd",
+        "OrgChange",
+        "OrgList",
+        "OrgID",
+        frozenset(
+            {"OrgName", "Address1", "Address2", "Postcode", "City", "Region", "Country", "Extra"}
+        ),
+        frozenset(
+            {
+                "OrgName",
+                "Address1",
+                "Address2",
+                "Postcode",
+                "City",
+                "Region",
+                "Country",
+                "FullAddress",
+                "Extra",
+            }
+        ),
+        required=(("OrgName",),),
+        table="Organizations",
+        lookup=lambda body: {"OrgName": body["OrgName"]} if body.get("OrgName") else {},
+    ),
+    "deals": Spec(
+        "DealAdd",
+        "DealChange",
+        "DealsList",
+        "DealID",
+        frozenset(
+            {
+                "DealName",
+                "Value",
+                "Probability",
+                "PipelineID",
+                "StageID",
+                "OwnerID",
+                "LinkedPersonID",
+                "LinkedOrgID",
+                "Involved",
+                "ExpClosing",
+                "Products",
+                "Extra",
+            }
+        ),
+        frozenset(
+            {
+                "DealName",
+                "Status",
+                "Value",
+                "Probability",
+                "StageID",
+                "OwnerID",
+                "LinkedPersonID",
+                "LinkedOrgID",
+                "Involved",
+                "ExpClosing",
+                "Products",
+                "Extra",
+            }
+        ),
+        required=(("DealName",), ("PipelineID",), ("StageID",), ("OwnerID",)),
+        references={"LinkedPersonID": "persons", "LinkedOrgID": "organizations"},
+        table="Deals",
+        lookup=lambda body: {"OwnerID": body["OwnerID"]} if body.get("OwnerID") else {},
+    ),
+    "notes": Spec(
+        "NoteAdd",
+        None,
+        "NotesList",
+        "NoteID",
+        frozenset({"Type", "LinkedID", "Text"}),
+        frozenset(),
+        required=(("Type",), ("LinkedID",), ("Text",)),
+        lookup=lambda body: {k: body[k] for k in ("Type", "LinkedID") if body.get(k)},
+    ),
+}
+NOTE_TYPES = {"person": "persons", "org": "organizations", "deal": "deals"}
+STREAMS = tuple(ENTITIES)
+ORDER = {"organizations": 0, "persons": 1, "deals": 2}
+
+_LIST_FIELDS = {"Email": ("Address", "Type"), "Phone": ("Number", "Type")}
+
+
+def _text(value: Any) -> Any:
+    """Onpipeline wants text: numbers "0.00"-style, dates YYYY-MM-DD, ids as strings."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int | float | Decimal):
+        return str(plain(value))
+    return value
+
+
+def _money(value: Any) -> Any:
+    try:
+        return f"{Decimal(str(value)):.2f}" if value not in (None, "") else value
+    except InvalidOperation:
+        return value
+
+
+def _integer_text(value: Any) -> Any:
+    try:
+        return str(int(Decimal(str(value)))) if value not in (None, "") else value
+    except InvalidOperation:
+        return value
+
+
+class OnpipelineAccount:
+    """One Onpipeline account: the shared client, custom fields, pipelines."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.client = api.OnpipelineClient(
+            config.get("api_token") or "",
+            config.get("api_url"),
+            requests_per_minute=int(config.get("requests_per_minute", api.REQUESTS_PER_MINUTE)),
+            backoff_base=0.5,
+            backoff_max=30.0,
+        )
+        self._fields: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+        self._warned: set[tuple[str, str]] = set()
+
+    def call(self, resource: str, payload: Mapping[str, Any], *, idempotent: bool = True) -> Any:
+        """One call; account-wide failures become :class:`FatalApiError`, the rest stay typed."""
+        try:
+            return self.client.call(resource, payload, idempotent=idempotent)
+        except api.OnpipelineAuthError as exc:
+            raise FatalApiError(str(exc)) from None
+        except api.OnpipelineRetriableError as exc:
+            if idempotent or isinstance(exc, api.OnpipelineRateLimitError):
+                raise FatalApiError(f"{exc} (after every retry)") from None
+            raise OutcomeUnknownError(str(exc)) from None
+        except api.OnpipelineResponseError as exc:
+            raise FatalApiError(str(exc)) from None
+
+    def custom_fields(self, table: str) -> dict[str, str]:
+        """Readable column name (as the tap emits it) -> custom-field ID."""
+        with self._lock:
+            if table not in self._fields:
+                items = self.call("ListCustomFields", {"Table": table}) or []
+                items = [i for i in items if isinstance(i, Mapping)]
+                columns = api.custom_field_columns(items)
+                self._fields[table] = {name: fid for fid, name in columns.items()}
+            return self._fields[table]
+
+    def warn_once(self, stream: str, name: str, why: str) -> None:
+        with self._lock:
+            if (stream, name) in self._warned:
+                return
+            self._warned.add((stream, name))
+        logger.info("%s: field '%s' %s; it is not sent", stream, name, why)
+
+
+class Entity(EntityWriter):
+    def __init__(self, account: OnpipelineAccount, stream: str) -> None:
+        self.account = account
+        self.stream = stream
+        self.spec = ENTITIES[stream]
+        self.id_field = self.spec.id_field
+        self.required = self.spec.required
+        self.updatable = self.spec.change is not None
+
+    @cached_property
+    def _custom(self) -> dict[str, str]:
+        """Custom field by readable name or by ID -> ID."""
+        if not self.spec.table:
+            return {}
+        names = self.account.custom_fields(self.spec.table)
+        return {**{fid: fid for fid in names.values()}, **names}
+
+    def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        spec = self.spec
+        writable = spec.add_fields | spec.change_fields
+        body: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for item in record.get("Extra") or []:
+            if isinstance(item, Mapping) and item.get("ID") is not None:
+                extra[str(item["ID"])] = item.get("Value")
+        for name, value in record.items():
+            if name in (spec.id_field, "Extra") or name.startswith("_sdc_"):
+                continue
+            if name in writable:
+                body[name] = self._value(name, value)
+            elif name in ("email", "phone") and self.stream == "persons":
+                key = name.capitalize()
+                body.setdefault(key, self._value(key, value))
+            elif name in self._custom:
+                extra[self._custom[name]] = value
+            else:
+                self.account.warn_once(self.stream, name, "is not writable through the API")
+        if extra:
+            body["Extra"] = [
+                {"ID": fid, "Value": _text(v) if v is not None else ""} for fid, v in extra.items()
+            ]
+        return {k: v for k, v in body.items() if v is not None}
+
+    def _value(self, name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if name in _LIST_FIELDS:
+            first, kind = _LIST_FIELDS[name]
+            items = value if isinstance(value, list) else [value]
+            out = []
+            for item in items:
+                if isinstance(item, Mapping):
+                    out.append({k: _text(v) for k, v in item.items() if k in (first, kind)})
+                elif item not in (None, ""):
+                    out.append({first: str(item), kind: "work"})
+            return out
+        if name == "Value":
+            return _money(value)
+        if name == "Probability":
+            return _integer_text(value)
+        if name == "Involved" or name == "Products":
+            return [str(_text(v)) for v in (value if isinstance(value, list) else [value])]
+        if name == "ExpClosing" and isinstance(value, datetime):
+            return value.date().isoformat()
+        if name == "Type" and self.stream == "notes":
+            return str(value).lower()
+        return _text(value)
+
+    def resolve_references(self, body: dict[str, Any], resolve: Resolve) -> None:
+        for name, stream in self.spec.references.items():
+            if body.get(name):
+                body[name] = str(resolve(name, stream, body[name]))
+        if self.stream == "deals" and body.get("Involved"):
+            body["Involved"] = [str(resolve("Involved", "persons", v)) for v in body["Involved"]]
+        if self.stream == "notes" and body.get("LinkedID"):
+            linked = NOTE_TYPES.get(str(body.get("Type") or ""))
+            if linked is None:
+                raise RefusedError(
+                    f"note Type must be one of {sorted(NOTE_TYPES)}, not {body.get('Type')!r}"
+                )
+            body["LinkedID"] = str(resolve("LinkedID", linked, body["LinkedID"]))
+
+    def key_getter(self, name: str) -> Callable[[Mapping[str, Any]], list[Any]]:
+        if self.stream == "persons" and name.lower() in ("email", "phone"):
+            key = name.capitalize()
+            first = _LIST_FIELDS[key][0]
+            return lambda data: [
+                i.get(first) for i in data.get(key) or [] if isinstance(i, Mapping)
+            ]
+        if name in self.spec.add_fields | self.spec.change_fields and name != "Extra":
+            return lambda data: [data.get(name)]
+        fid = self._custom.get(name)
+        if fid is None:
+            raise TargetSetupError(
+                f"match_keys.{self.stream}: '{name}' is neither a field nor a custom field of "
+                f"Onpipeline {self.stream}"
+            )
+
+        def custom(data: Mapping[str, Any]) -> list[Any]:
+            return [
+                item.get("Value")
+                for item in data.get("Extra") or []
+                if isinstance(item, Mapping) and str(item.get("ID")) == fid
+            ]
+
+        return custom
+
+    def _list(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        try:
+            data = self.account.call(self.spec.list, payload)
+        except api.OnpipelineError as exc:
+            if exc.code == "404":
+                return []
+            raise RefusedError(
+                f"Onpipeline {self.spec.list} failed", api_message=exc.message
+            ) from None
+        if isinstance(data, Mapping):
+            data = [data]
+        return [dict(item) for item in data or [] if isinstance(item, Mapping)]
+
+    def fetch(self, crm_id: str) -> dict[str, Any] | None:
+        if self.stream == "notes":
+            return None  # NotesList cannot filter by NoteID
+        for item in self._list({self.spec.id_field: crm_id}):
+            if (
+                str(item.get(self.spec.id_field)) == str(crm_id)
+                and str(item.get("Status")) != "deleted"
+            ):
+                return item
+        return None
+
+    def list_all(self) -> Iterator[dict[str, Any]]:
+        return iter(self._list({}))
+
+    def create(self, body: dict[str, Any]) -> Created:
+        payload = {k: v for k, v in body.items() if k in self.spec.add_fields}
+
+        def send() -> Any:
+            try:
+                return self.account.call(self.spec.add, payload, idempotent=False)
+            except api.OnpipelineError as exc:
+                return exc
+
+        result = write_once(
+            send, lambda: self._find_applied(payload), attempts=4, pause=lambda _: None
+        )
+        if isinstance(result, str):
+            return Created(result)
+        if isinstance(result, api.OnpipelineError):
+            if result.code == "409" and self.stream == "organizations":
+                return self._update_duplicate(body, result)
+            raise RefusedError(
+                f"Onpipeline {self.spec.add} refused it ({result.code})",
+                api_message=result.message,
+                status=int(result.code) if result.code.isdigit() else None,
+            )
+        data = result if isinstance(result, Mapping) else {}
+        new_id = data.get(self.spec.id_field) or data.get("ID")
+        if not new_id:
+            raise RefusedError(f"Onpipeline {self.spec.add} answered without {self.spec.id_field}")
+        return Created(str(new_id))
+
+    def _update_duplicate(self, body: dict[str, Any], error: api.OnpipelineError) -> Created:
+        """409 on OrgAdd: OrgName + Postcode exist already; update that organization."""
+        wanted = {k: body.get(k) for k in ("OrgName", "Postcode")}
+        matches = [
+            item
+            for item in self._list({k: v for k, v in wanted.items() if v})
+            if all(
+                str(item.get(k) or "").casefold() == str(v or "").casefold()
+                for k, v in wanted.items()
+            )
+        ]
+        if len(matches) != 1:
+            raise RefusedError(
+                f"OrgAdd answered 409 (duplicate) and {len(matches)} organizations have that "
+                "OrgName and Postcode",
+                api_message=error.message,
+                status=409,
+            )
+        crm_id = str(matches[0]["OrgID"])
+        outcome = self.update(crm_id, body) or "unchanged"
+        return Created(crm_id, outcome)
+
+    def _find_applied(self, payload: Mapping[str, Any]) -> str | None:
+        if self.spec.lookup is None:
+            return None
+        filters = self.spec.lookup(payload)
+        if not filters:
+            return None
+        wanted = {k: v for k, v in payload.items() if k != "Extra"}
+        for item in reversed(self._list(filters)):
+            if same(wanted, item):
+                found = item.get(self.spec.id_field)
+                return str(found) if found else None
+        return None
+
+    def update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        if self.spec.change is None:
+            raise RefusedError(
+                f"Onpipeline has no way to change existing {self.stream} once written"
+            )
+        payload = {k: v for k, v in body.items() if k in self.spec.change_fields}
+        dropped = sorted(set(body) - set(payload))
+        if dropped:
+            logger.debug("%s: %s cannot change %s", self.stream, self.spec.change, dropped)
+        if not payload:
+            return "unchanged"
+        try:
+            self.account.call(self.spec.change, {self.spec.id_field: crm_id, **payload})
+        except api.OnpipelineError as exc:
+            if exc.code == "406":
+                return "unchanged"  # the documented "no change made" answer
+            if exc.code == "404":
+                return None
+            raise RefusedError(
+                f"Onpipeline {self.spec.change} refused it ({exc.code})",
+                api_message=exc.message,
+                status=int(exc.code) if exc.code.isdigit() else None,
+            ) from None
+        return "updated"
+
+    def would_update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        if self.spec.change is None:
+            raise RefusedError(f"Onpipeline has no way to change existing {self.stream}")
+        return super().would_update(
+            crm_id, {k: v for k, v in body.items() if k in self.spec.change_fields}
+        )
+
+
+def writers(config: Mapping[str, Any], *, pool_size: int) -> Callable[[str], EntityWriter]:
+    try:
+        account = OnpipelineAccount(config)
+    except api.OnpipelineConfigError as exc:
+        raise TargetSetupError(str(exc)) from None
+    made: dict[str, EntityWriter] = {}
+    lock = threading.Lock()
+
+    def writer(stream: str) -> EntityWriter:
+        with lock:
+            if stream not in made:
+                made[stream] = Entity(account, stream)
+            return made[stream]
+
+    return writer

@@ -1,0 +1,828 @@
+"""Pipedrive entities -> API calls: v2 POST/PATCH, v1 notes POST/PUT, v2 followers.
+
+Bodies follow research/pipedrive-api.md §6: v2 accepts only its documented keys (anything
+else is a 400), custom fields go under ``custom_fields`` keyed by their 40-character code,
+booleans are JSON booleans, ids integers. A record may name a custom field by the tap's
+readable column name or by its code, top level or inside ``custom_fields``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from crm_api import pipedrive as api
+from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
+from target_crm.http import Transport, write_once
+from target_crm.values import plain, same
+
+logger = logging.getLogger("target-crm.pipedrive")
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas" / "pipedrive"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the v2 API accepts for one entity."""
+
+    path: str  # e.g. /api/v2/persons
+    fields_path: str | None  # e.g. /api/v2/personFields (custom fields)
+    writable: frozenset[str]
+    required: tuple[tuple[str, ...], ...] = ()
+    references: Mapping[str, str] = field(default_factory=dict)  # body field -> stream
+    datetimes: frozenset[str] = frozenset()  # sent as "YYYY-MM-DD HH:MM:SS" (UTC)
+    dates: frozenset[str] = frozenset()
+    booleans: frozenset[str] = frozenset()
+
+
+ENTITIES: dict[str, Spec] = {
+    "deals": Spec(
+        "/api/v2/deals",
+        "/api/v2/dealFields",
+        frozenset(
+            [
+                "title",
+                "owner_id",
+                "person_id",
+                "org_id",
+                "pipeline_id",
+                "stage_id",
+                "value",
+                "currency",
+                "is_archived",
+                "archive_time",
+                "status",
+                "probability",
+                "lost_reason",
+                "visible_to",
+                "close_time",
+                "won_time",
+                "lost_time",
+                "expected_close_date",
+                "label_ids",
+                "custom_fields",
+            ]
+        ),
+        required=(("title",),),
+        references={"person_id": "persons", "org_id": "organizations"},
+        datetimes=frozenset({"archive_time", "close_time", "won_time", "lost_time"}),
+        dates=frozenset({"expected_close_date"}),
+        booleans=frozenset({"is_archived"}),
+    ),
+    "persons": Spec(
+        "/api/v2/persons",
+        "/api/v2/personFields",
+        frozenset(
+            [
+                "name",
+                "owner_id",
+                "org_id",
+                "emails",
+                "phones",
+                "visible_to",
+                "label_ids",
+                "marketing_status",
+                "custom_fields",
+            ]
+        ),
+        required=(("name",),),
+        references={"org_id": "organizations"},
+    ),
+    "organizations": Spec(
+        "/api/v2/organizations",
+        "/api/v2/organizationFields",
+        frozenset(
+            [
+                "name",
+                "owner_id",
+                "visible_to",
+                "label_ids",
+                "address",
+                "custom_fields",
+                "website",
+                "linkedin",
+                "industry",
+                "annual_revenue",
+                "employee_count",
+            ]
+        ),
+        required=(("name",),),
+    ),
+    "activities": Spec(
+        "/api/v2/activities",
+        "/api/v2/activityFields",
+        frozenset(
+            [
+                "subject",
+                "type",
+                "owner_id",
+                "deal_id",
+                "lead_id",
+                "org_id",
+                "project_id",
+                "due_date",
+                "due_time",
+                "duration",
+                "busy",
+                "done",
+                "location",
+                "participants",
+                "attendees",
+                "public_description",
+                "priority",
+                "note",
+            ]
+        ),
+        required=(("subject",), ("type",)),
+        references={"deal_id": "deals", "org_id": "organizations"},
+        dates=frozenset({"due_date"}),
+        booleans=frozenset({"busy", "done"}),
+    ),
+    "products": Spec(
+        "/api/v2/products",
+        "/api/v2/productFields",
+        frozenset(
+            [
+                "name",
+                "code",
+                "description",
+                "unit",
+                "tax",
+                "category",
+                "owner_id",
+                "is_linkable",
+                "visible_to",
+                "prices",
+                "billing_frequency",
+                "billing_frequency_cycles",
+                "custom_fields",
+            ]
+        ),
+        required=(("name",),),
+        booleans=frozenset({"is_linkable"}),
+    ),
+}
+
+NOTE_LINKS = ("deal_id", "person_id", "org_id", "lead_id", "project_id", "task_id")
+NOTE_PINS = tuple(
+    f"pinned_to_{what}_flag"
+    for what in ("lead", "deal", "organization", "person", "project", "task")
+)
+NOTE_WRITABLE = frozenset({"content", "user_id", "add_time", *NOTE_LINKS, *NOTE_PINS})
+
+# Followers: stream -> (v2 parent path, the record field holding the parent id, parent stream)
+FOLLOWERS: dict[str, tuple[str, str, str]] = {
+    "deal_followers": ("/api/v2/deals", "deal_id", "deals"),
+    "person_followers": ("/api/v2/persons", "person_id", "persons"),
+    "organization_followers": ("/api/v2/organizations", "org_id", "organizations"),
+    "product_followers": ("/api/v2/products", "product_id", "products"),
+}
+
+STREAMS = (*ENTITIES, "notes", *FOLLOWERS)
+# Streams whose records others reference go first at the end of the input (see sinks).
+ORDER = {"organizations": 0, "persons": 1, "products": 1, "deals": 2}
+
+
+def snake_name(label: str) -> str:
+    """The tap's readable name for a custom field label (``"Lead-Score (%)"`` -> ``lead_score``).
+
+    # TODO(crm_api): move - a copy of tap_crm.pipedrive.custom_fields.snake_name; tap and target
+    # may not import each other, and both must name custom fields alike.
+    """
+    folded = unicodedata.normalize("NFKD", label)
+    ascii_only = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    name = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_only).strip("_").lower()
+    if name and name[0].isdigit():
+        name = f"f_{name}"
+    return name
+
+
+@dataclass(frozen=True)
+class CustomField:
+    key: str
+    name: str  # readable column name, as the tap emits it
+    field_type: str
+    options: Mapping[str, int]  # case-folded label -> option id
+
+
+def plan_custom_fields(items: Sequence[Mapping[str, Any]], taken: set[str]) -> list[CustomField]:
+    """Readable names exactly as the tap plans its columns (first plain, later ``_<key8>``)."""
+    used = set(taken)
+    out = []
+    for item in items:
+        if not item.get("is_custom_field"):
+            continue
+        key = str(item.get("field_code") or "")
+        if not key:
+            continue
+        field_type = str(item.get("field_type") or "")
+        base = snake_name(str(item.get("field_name") or key)) or f"custom_{key[:8]}"
+        name = base
+        suffix = "_labels" if field_type == "set" else "_label"
+        if name in used or (field_type in {"enum", "set"} and name + suffix in used):
+            name = f"{base}_{key[:8]}"
+        used.add(name)
+        if field_type in {"enum", "set"}:
+            used.add(name + suffix)
+        options = {
+            str(opt.get("label", "")).casefold(): int(opt["id"])
+            for opt in item.get("options") or []
+            if isinstance(opt, Mapping) and str(opt.get("id", "")).lstrip("-").isdigit()
+        }
+        out.append(CustomField(key, name, field_type, options))
+    return out
+
+
+def standard_properties(stream: str) -> set[str]:
+    """The tap's standard column names of ``stream`` (custom names avoid them)."""
+    try:
+        schema = json.loads((SCHEMAS_DIR / f"{stream}.json").read_text(encoding="utf-8"))
+        return set(schema.get("properties", {}))
+    except (OSError, ValueError):
+        spec = ENTITIES.get(stream)
+        return set(spec.writable if spec else ()) | {"id", "add_time", "update_time"}
+
+
+def api_datetime(value: Any) -> Any:
+    """Pipedrive body datetimes: ``YYYY-MM-DD HH:MM:SS`` in UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    return plain(value)
+
+
+def api_date(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-":
+        return value[:10]
+    return plain(value)
+
+
+def _as_int(value: Any) -> Any:
+    """Ids as integers (a CSV or the id map gives text)."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return plain(value)
+
+
+def _bool(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0"}:
+        return value.strip().lower() in {"true", "1"}
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return value
+
+
+def _contacts(value: Any) -> list[dict[str, Any]]:
+    """emails/phones from a string, a list of strings or the API's list of objects."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            out.append({k: plain(v) for k, v in item.items() if k in ("value", "primary", "label")})
+        elif item not in (None, ""):
+            out.append({"value": str(item), "primary": not out, "label": "work"})
+    return out
+
+
+class PipedriveAccount:
+    """One Pipedrive account as the target sees it: transport, custom fields, warnings."""
+
+    def __init__(self, config: Mapping[str, Any], *, pool_size: int) -> None:
+        self.connection = api.connect(
+            api_url=config.get("api_url"),
+            api_token=config.get("api_token"),
+            client_id=config.get("client_id"),
+            client_secret=config.get("client_secret"),
+            refresh_token=config.get("refresh_token"),
+            oauth_token_file=config.get("oauth_token_file"),
+            oauth_url=config.get("oauth_url"),
+            max_requests_per_window=config.get("max_requests_per_2s"),
+        )
+        self.transport = Transport(
+            self.connection.base_url,
+            self.connection.session,
+            api.error_message,
+            pool_size=pool_size,
+        )
+        self._fields: dict[str, list[CustomField]] = {}
+        self._lock = threading.Lock()
+        self._warned: set[tuple[str, str]] = set()
+
+    def custom_fields(self, stream: str) -> list[CustomField]:
+        with self._lock:
+            if stream not in self._fields:
+                spec = ENTITIES.get(stream)
+                items = list(self.iter_list(spec.fields_path)) if spec and spec.fields_path else []
+                self._fields[stream] = plan_custom_fields(items, standard_properties(stream))
+            return self._fields[stream]
+
+    def warn_once(self, stream: str, name: str, why: str) -> None:
+        with self._lock:
+            if (stream, name) in self._warned:
+                return
+            self._warned.add((stream, name))
+        logger.info("%s: field '%s' %s; it is not sent", stream, name, why)
+
+    # --- calls -------------------------------------------------------------------------
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any | None:
+        """GET; None on 404/410."""
+        response = self.transport.send("GET", path, params=params)
+        if response.status_code in (404, 410):
+            return None
+        self._raise_for_record(response)
+        return response.json()
+
+    def iter_list(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a v2 cursor list."""
+        query = {**(params or {}), "limit": 500}
+        while True:
+            body = self.get_json(path, query) or {}
+            yield from body.get("data") or []
+            cursor = (body.get("additional_data") or {}).get("next_cursor")
+            if not cursor:
+                return
+            query["cursor"] = cursor
+
+    def write(self, method: str, path: str, body: Mapping[str, Any]) -> requests.Response:
+        """PATCH/PUT: replay-safe (the same body twice is the same state)."""
+        response = self.transport.send(method, path, json=dict(body))
+        if response.status_code not in (404, 410):
+            self._raise_for_record(response)
+        return response
+
+    def create(
+        self, path: str, body: Mapping[str, Any], find_applied: Callable[[], str | None]
+    ) -> str:
+        """POST at most once; returns the new id."""
+
+        def send() -> requests.Response:
+            return self.transport.send("POST", path, json=dict(body), replay_safe=False)
+
+        result = write_once(
+            send, find_applied, attempts=self.transport.max_retries + 1, pause=self.transport.pause
+        )
+        if isinstance(result, str):
+            return result
+        self._raise_for_record(result)
+        data = (result.json() or {}).get("data") or {}
+        return str(data["id"])
+
+    @staticmethod
+    def _raise_for_record(response: requests.Response) -> None:
+        if response.status_code >= 400:
+            raise RefusedError(
+                f"Pipedrive refused it (HTTP {response.status_code})",
+                api_message=_api_message(response),
+                status=response.status_code,
+            )
+
+
+def _api_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, Mapping):
+        return str(body.get("error") or body.get("message") or body)[:500]
+    return str(body)[:500]
+
+
+class EntityV2(EntityWriter):
+    """deals, persons, organizations, activities, products."""
+
+    id_field = "id"
+
+    def __init__(self, account: PipedriveAccount, stream: str) -> None:
+        self.account = account
+        self.stream = stream
+        self.spec = ENTITIES[stream]
+        self.required = self.spec.required
+
+    @cached_property
+    def _custom(self) -> dict[str, CustomField]:
+        """Custom fields by readable name and by key."""
+        out: dict[str, CustomField] = {}
+        for item in self.account.custom_fields(self.stream):
+            out[item.key] = item
+            out.setdefault(item.name, item)
+        return out
+
+    def _label_columns(self) -> set[str]:
+        return {
+            f"{f.name}_label{'s' if f.field_type == 'set' else ''}"
+            for f in self._custom.values()
+            if f.field_type in {"enum", "set"}
+        }
+
+    def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        spec = self.spec
+        body: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        raw_custom = record.get("custom_fields")
+        if isinstance(raw_custom, Mapping):
+            for name, value in raw_custom.items():
+                self._put_custom(custom, name, value)
+        label_columns = self._label_columns()
+        for name, value in record.items():
+            if name in ("id", "custom_fields") or name.startswith("_sdc_"):
+                continue
+            if name in spec.writable:
+                body[name] = self._value(name, value)
+            elif name in self._custom:
+                self._put_custom(custom, name, value)
+            elif name in ("email", "phone") and self.stream == "persons":
+                body.setdefault(f"{name}s", _contacts(value))
+            elif self.stream == "activities" and name == "person_id":
+                continue  # read-only in v2: sent as the primary participant below
+            elif self.stream == "persons" and name in ("first_name", "last_name"):
+                continue  # folded into name below
+            elif name not in label_columns:
+                self.account.warn_once(self.stream, name, "is not writable in Pipedrive v2")
+        if self.stream == "persons":
+            for contact in ("emails", "phones"):
+                if contact in body:
+                    body[contact] = _contacts(body[contact])
+            if not body.get("name") and (record.get("first_name") or record.get("last_name")):
+                parts = (record.get("first_name"), record.get("last_name"))
+                body["name"] = " ".join(str(p) for p in parts if p)
+        if (
+            self.stream == "activities"
+            and record.get("person_id") is not None
+            and not body.get("participants")
+        ):
+            body["participants"] = [{"person_id": record["person_id"], "primary": True}]
+        if custom:
+            body["custom_fields"] = custom
+        return body
+
+    def _value(self, name: str, value: Any) -> Any:
+        spec = self.spec
+        if value is None:
+            return None
+        if name in spec.datetimes:
+            return api_datetime(value)
+        if name in spec.dates:
+            return api_date(value)
+        if name in spec.booleans:
+            return _bool(value)
+        if name == "due_time" and isinstance(value, str):
+            return value[:5]
+        if name == "duration" and isinstance(value, str):
+            return value[:5]
+        if name.endswith("_id") or name == "visible_to":
+            return _as_int(value)
+        if name == "label_ids" and isinstance(value, list):
+            return [_as_int(v) for v in value]
+        if name == "participants" and isinstance(value, list):
+            return [
+                {"person_id": _as_int(p.get("person_id")), "primary": bool(p.get("primary"))}
+                for p in value
+                if isinstance(p, Mapping)
+            ]
+        return plain(value)
+
+    def _put_custom(self, custom: dict[str, Any], name: str, value: Any) -> None:
+        found = self._custom.get(name)
+        if found is None:
+            self.account.warn_once(self.stream, name, "is not a custom field of this account")
+            return
+        custom[found.key] = self._custom_value(found, value)
+
+    def _custom_value(self, found: CustomField, value: Any) -> Any:
+        if value is None:
+            return None
+        kind = found.field_type
+        if kind == "enum":
+            return self._option(found, value)
+        if kind == "set":
+            if isinstance(value, str):
+                value = [part.strip() for part in value.split(",") if part.strip()]
+            items = value if isinstance(value, list) else [value]
+            return [self._option(found, v) for v in items] or None
+        if kind == "date":
+            return api_date(value)
+        if kind == "monetary" and not isinstance(value, Mapping):
+            return {"value": plain(value)}
+        if kind in {"user", "org", "people"}:
+            return _as_int(
+                value.get("id", value.get("value")) if isinstance(value, Mapping) else value
+            )
+        if kind in {"double"} and isinstance(value, str):
+            try:
+                return plain(float(value))
+            except ValueError:
+                return value
+        return plain(value, datetime_format="%Y-%m-%d")
+
+    @staticmethod
+    def _option(found: CustomField, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            value = value.get("id", value.get("label"))
+        number = _as_int(value)
+        if isinstance(number, int):
+            return number
+        option = found.options.get(str(value).strip().casefold())
+        if option is None:
+            raise RefusedError(f"'{value}' is not an option of custom field '{found.name}'")
+        return option
+
+    def resolve_references(self, body: dict[str, Any], resolve: Resolve) -> None:
+        for name, stream in self.spec.references.items():
+            if body.get(name) is not None:
+                body[name] = _as_int(resolve(name, stream, body[name]))
+        for participant in body.get("participants") or []:
+            if participant.get("person_id") is not None:
+                participant["person_id"] = _as_int(
+                    resolve("participants.person_id", "persons", participant["person_id"])
+                )
+
+    def key_getter(self, name: str) -> Callable[[Mapping[str, Any]], list[Any]]:
+        if self.stream == "persons" and name in ("email", "emails", "phone", "phones"):
+            plural = name if name.endswith("s") else f"{name}s"
+            return lambda data: [
+                item.get("value") for item in data.get(plural) or [] if isinstance(item, Mapping)
+            ]
+        if name in self.spec.writable or name in ("first_name", "last_name"):
+            return lambda data: [data.get(name)]
+        found = self._custom.get(name)
+        if found is None:
+            raise TargetSetupError(
+                f"match_keys.{self.stream}: '{name}' is neither a field nor a custom field "
+                f"of Pipedrive {self.stream}"
+            )
+        key = found.key
+
+        def custom(data: Mapping[str, Any]) -> list[Any]:
+            value = (data.get("custom_fields") or {}).get(key)
+            if isinstance(value, Mapping):
+                value = value.get("value")
+            return value if isinstance(value, list) else [value]
+
+        return custom
+
+    def fetch(self, crm_id: str) -> dict[str, Any] | None:
+        body = self.account.get_json(f"{self.spec.path}/{int(crm_id)}")
+        data = (body or {}).get("data")
+        if not data or data.get("is_deleted"):
+            return None
+        return dict(data)
+
+    def list_all(self) -> Iterator[dict[str, Any]]:
+        return self.account.iter_list(self.spec.path)
+
+    def create(self, body: dict[str, Any]) -> Created:
+        new_id = self.account.create(self.spec.path, body, lambda: self._find_applied(body))
+        return Created(new_id)
+
+    def _find_applied(self, body: Mapping[str, Any]) -> str | None:
+        """After a lost answer: the newest records, one equal to what we sent is ours."""
+        params = {"sort_by": "update_time", "sort_direction": "desc", "limit": 100}
+        page = self.account.get_json(self.spec.path, params) or {}
+        for item in page.get("data") or []:
+            if same(_comparable(body), item):
+                return str(item["id"])
+        return None
+
+    def update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        current = self.fetch(crm_id)
+        if current is None:
+            return None
+        if same(_comparable(body), current):
+            return "unchanged"
+        if not body:
+            return "unchanged"
+        response = self.account.write("PATCH", f"{self.spec.path}/{int(crm_id)}", body)
+        if response.status_code in (404, 410):
+            return None
+        return "updated"
+
+
+def _comparable(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a stored record must show for a write to be a no-op (participants are derived)."""
+    return {k: v for k, v in body.items() if k not in ("participants", "archive_time")}
+
+
+class Notes(EntityWriter):
+    """v1 notes: POST /v1/notes, PUT /v1/notes/{id} (no v2 notes exist)."""
+
+    stream = "notes"
+    id_field = "id"
+    required = (("content",), NOTE_LINKS)
+    path = "/v1/notes"
+
+    def __init__(self, account: PipedriveAccount) -> None:
+        self.account = account
+
+    def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        for name, value in record.items():
+            if name == "id" or name.startswith("_sdc_"):
+                continue
+            if name not in NOTE_WRITABLE:
+                self.account.warn_once("notes", name, "is not writable through /v1/notes")
+                continue
+            if value is None:
+                continue  # v1 treats null links as "no link"; sending them is refused
+            if name == "add_time":
+                body[name] = api_datetime(value)
+            elif name in NOTE_PINS:
+                body[name] = 1 if _bool(value) is True else 0
+            elif name.endswith("_id") and name != "lead_id":
+                body[name] = _as_int(value)
+            else:
+                body[name] = plain(value)
+        return body
+
+    def resolve_references(self, body: dict[str, Any], resolve: Resolve) -> None:
+        for name, stream in (
+            ("deal_id", "deals"),
+            ("person_id", "persons"),
+            ("org_id", "organizations"),
+        ):
+            if body.get(name) is not None:
+                body[name] = _as_int(resolve(name, stream, body[name]))
+
+    def key_getter(self, name: str) -> Callable[[Mapping[str, Any]], list[Any]]:
+        if name not in NOTE_WRITABLE:
+            raise TargetSetupError(f"match_keys.notes: '{name}' is not a field of Pipedrive notes")
+        return lambda data: [data.get(name)]
+
+    def fetch(self, crm_id: str) -> dict[str, Any] | None:
+        body = self.account.get_json(f"{self.path}/{int(crm_id)}")
+        data = (body or {}).get("data")
+        if not data or data.get("active_flag") is False:
+            return None
+        return _note_as_body(data)
+
+    def list_all(self) -> Iterator[dict[str, Any]]:
+        start = 0
+        while True:
+            page = self.account.get_json(self.path, {"start": start, "limit": 500}) or {}
+            for item in page.get("data") or []:
+                yield _note_as_body(item)
+            more = (page.get("additional_data") or {}).get("pagination") or {}
+            if not more.get("more_items_in_collection"):
+                return
+            start = int(more.get("next_start") or start + 500)
+
+    def create(self, body: dict[str, Any]) -> Created:
+        return Created(self.account.create(self.path, body, lambda: self._find_applied(body)))
+
+    def _find_applied(self, body: Mapping[str, Any]) -> str | None:
+        params: dict[str, Any] = {"sort": "id DESC", "limit": 100}
+        for link in ("deal_id", "person_id", "org_id"):
+            if body.get(link) is not None:
+                params[link] = body[link]
+                break
+        page = self.account.get_json(self.path, params) or {}
+        for item in page.get("data") or []:
+            if same(
+                {k: body[k] for k in ("content", *NOTE_LINKS) if k in body}, _note_as_body(item)
+            ):
+                return str(item["id"])
+        return None
+
+    def update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        current = self.fetch(crm_id)
+        if current is None:
+            return None
+        if same({k: v for k, v in body.items() if k != "add_time"}, current):
+            return "unchanged"
+        response = self.account.write("PUT", f"{self.path}/{int(crm_id)}", body)
+        return None if response.status_code in (404, 410) else "updated"
+
+
+def _note_as_body(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A v1 note with pin flags as 0/1, like the body we send."""
+    out = dict(item)
+    for pin in NOTE_PINS:
+        if pin in out and isinstance(out[pin], bool):
+            out[pin] = int(out[pin])
+    return out
+
+
+class Followers(EntityWriter):
+    """``<entity>_followers`` records ``{<parent>_id, user_id}`` -> POST .../{id}/followers."""
+
+    id_field = "user_id"
+    is_link = True
+
+    def __init__(self, account: PipedriveAccount, stream: str) -> None:
+        self.account = account
+        self.stream = stream
+        self.parent_path, self.parent_field, self.parent_stream = FOLLOWERS[stream]
+        self.required = ((self.parent_field,), ("user_id",))
+
+    def crm_id_of(self, record: Mapping[str, Any]) -> str | None:
+        return None  # a follower has no id of its own; (parent, user) is the identity
+
+    def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        body = {}
+        for name in (self.parent_field, "user_id"):
+            if record.get(name) is not None:
+                body[name] = _as_int(record[name])
+        return body
+
+    def resolve_references(self, body: dict[str, Any], resolve: Resolve) -> None:
+        if body.get(self.parent_field) is not None:
+            body[self.parent_field] = _as_int(
+                resolve(self.parent_field, self.parent_stream, body[self.parent_field])
+            )
+
+    def key_getter(self, name: str) -> Callable[[Mapping[str, Any]], list[Any]]:
+        raise TargetSetupError(
+            f"match_keys.{self.stream}: followers need no match key ({self.parent_field} and "
+            "user_id identify them)"
+        )
+
+    def _followers_path(self, body: Mapping[str, Any]) -> str:
+        return f"{self.parent_path}/{int(body[self.parent_field])}/followers"
+
+    def _is_following(self, body: Mapping[str, Any]) -> bool:
+        path = self._followers_path(body)
+        if self.account.get_json(path, {"limit": 1}) is None:
+            raise RefusedError(f"no {self.parent_stream} record with id {body[self.parent_field]}")
+        return any(
+            _as_int(item.get("user_id")) == body["user_id"] for item in self.account.iter_list(path)
+        )
+
+    def link(self, body: dict[str, Any], *, dry_run: bool) -> str:
+        if self._is_following(body):
+            return "unchanged"
+        if dry_run:
+            return "created"
+        path = self._followers_path(body)
+
+        def send() -> requests.Response:
+            return self.account.transport.send(
+                "POST", path, json={"user_id": body["user_id"]}, replay_safe=False
+            )
+
+        def applied() -> str | None:
+            return "applied" if self._is_following(body) else None
+
+        result = write_once(
+            send,
+            applied,
+            attempts=self.account.transport.max_retries + 1,
+            pause=self.account.transport.pause,
+        )
+        if isinstance(result, requests.Response) and result.status_code >= 400:
+            if result.status_code == 400 and self._is_following(body):
+                return "unchanged"  # added meanwhile: v2 answers 400 for an existing follower
+            PipedriveAccount._raise_for_record(result)
+        return "created"
+
+    def fetch(self, crm_id: str) -> dict[str, Any] | None:  # pragma: no cover - links only
+        return None
+
+    def list_all(self) -> Iterator[dict[str, Any]]:  # pragma: no cover - links only
+        return iter(())
+
+    def create(self, body: dict[str, Any]) -> Created:  # pragma: no cover - links only
+        raise NotImplementedError
+
+    def update(self, crm_id: str, body: dict[str, Any]) -> str | None:  # pragma: no cover
+        raise NotImplementedError
+
+
+def writers(config: Mapping[str, Any], *, pool_size: int) -> Callable[[str], EntityWriter]:
+    """A factory of this provider's writers (one account shared by all of them)."""
+    account = PipedriveAccount(config, pool_size=pool_size)
+    made: dict[str, EntityWriter] = {}
+    lock = threading.Lock()
+
+    def writer(stream: str) -> EntityWriter:
+        with lock:
+            if stream not in made:
+                if stream in ENTITIES:
+                    made[stream] = EntityV2(account, stream)
+                elif stream == "notes":
+                    made[stream] = Notes(account)
+                else:
+                    made[stream] = Followers(account, stream)
+            return made[stream]
+
+    return writer

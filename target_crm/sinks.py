@@ -1,0 +1,378 @@
+"""One sink per stream: validate -> match -> create or update -> report.
+
+The SDK buffers records per stream (``BatchSink``) and drains a sink when it is full or at
+the end of the input. A drain sends the batch through a bounded thread pool shared by every
+sink of the run, so several requests are in flight while the shared request budget keeps
+the rate within the API's limit. Records that share an identity (CRM id or source key) are
+written one after another in input order; records that share a match key wait for each
+other's "look up, then create" (see :class:`~target_crm.entities.MatchIndex`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any
+
+from singer_sdk import BatchSink
+from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
+
+from target_crm.entities import (
+    EntityWriter,
+    MatchIndex,
+    RefusedError,
+    TargetSetupError,
+    WaitError,
+)
+from target_crm.idmap import IdMap, WaitingRoom
+from target_crm.report import Report
+from target_crm.values import plain
+
+if TYPE_CHECKING:
+    from singer_sdk import Target
+
+INVALID = "_target_crm_invalid"  # set on a record that failed validation; never sent
+logger = logging.getLogger("target-crm")
+
+
+class KeepingValidator(BaseJSONSchemaValidator):
+    """The SDK's JSON Schema validation, but a bad record is kept for the report, not raised.
+
+    With the SDK's own validator an invalid record either ends the run without draining what
+    was buffered, or (with ``fail_on_record_validation_exception = False``) is logged with a
+    traceback and sent on. Here the problem is remembered and the record emptied, so the
+    SDK's date parsing that follows cannot choke on it; ``preprocess_record`` puts it back
+    with its reason.
+    """
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        super().__init__(schema)
+        self._inner = JSONSchemaValidator(schema, validate_formats=True)  # bad schema: raises
+        self._dates = {
+            name: prop.get("format")
+            for name, prop in (schema.get("properties") or {}).items()
+            if isinstance(prop, Mapping) and _date_format(prop)
+        }
+        self.problem: tuple[str, dict[str, Any]] | None = None
+
+    def validate(self, record: dict[str, Any]) -> None:
+        self.problem = None
+        try:
+            self._inner.validate(record)
+        except InvalidRecord as exc:
+            problem: str | None = str(exc.args[0]) if exc.args else "invalid record"
+        else:
+            problem = self._bad_date(record)
+        if problem:
+            self.problem = (problem, dict(record))
+            record.clear()
+
+    def _bad_date(self, record: Mapping[str, Any]) -> str | None:
+        parsers: dict[str, Callable[[str], Any]] = {
+            "date-time": datetime.fromisoformat,
+            "date": date.fromisoformat,
+            "time": time.fromisoformat,
+        }
+        for name, fmt in self._dates.items():
+            value = record.get(name)
+            if isinstance(value, str):
+                try:
+                    parsers[str(fmt)](value)
+                except ValueError:
+                    return f"'{value}' in field '{name}' is not a valid {fmt}"
+        return None
+
+
+def _date_format(prop: Mapping[str, Any]) -> str | None:
+    for option in [prop, *(prop.get("anyOf") or [])]:
+        kind = option.get("type", [])
+        if "string" in (kind if isinstance(kind, list) else [kind]) and option.get("format") in {
+            "date-time",
+            "date",
+            "time",
+        }:
+            return str(option["format"])
+    return None
+
+
+@dataclass
+class Run:
+    """What every sink of one target run shares (all of it thread-safe)."""
+
+    provider: str
+    writer_for: Callable[[str], EntityWriter]
+    order: Mapping[str, int]
+    idmap: IdMap
+    report: Report
+    waiting: WaitingRoom
+    executor: ThreadPoolExecutor
+    write_mode: str = "upsert"
+    dry_run: bool = False
+    record_ids: str = "crm"
+    match_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    _indexes: dict[str, MatchIndex] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _dry_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def index(self, stream: str, writer: EntityWriter) -> MatchIndex | None:
+        fields = self.match_keys.get(stream)
+        if not fields:
+            return None
+        with self._lock:
+            if stream not in self._indexes:
+                getters = [writer.key_getter(name) for name in fields]
+                self._indexes[stream] = MatchIndex(fields, getters)
+            return self._indexes[stream]
+
+    def dry_run_id(self) -> str:
+        with self._lock:
+            return f"dry-run-{next(self._dry_ids)}"
+
+
+class CRMSink(BatchSink):
+    """Writes one stream's records into the CRM."""
+
+    def __init__(
+        self,
+        target: Target,
+        stream_name: str,
+        schema: dict,
+        key_properties: Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.run: Run = target.run  # type: ignore[attr-defined]
+        self.writer = self.run.writer_for(stream_name)
+        self.match = self.run.index(stream_name, self.writer)
+
+    # --- validation: keep bad records for the report -----------------------------------
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        return KeepingValidator(self.schema) if self.validate_schema else None
+
+    def preprocess_record(self, record: dict, context: dict) -> dict:
+        validator = self._validator
+        if isinstance(validator, KeepingValidator) and validator.problem is not None:
+            problem, original = validator.problem
+            validator.problem = None
+            return {**original, INVALID: problem}
+        return record
+
+    # --- the batch ---------------------------------------------------------------------
+
+    def process_batch(self, context: dict) -> None:
+        self.write_records(context.get("records") or [], final=False)
+
+    def write_records(self, records: list[dict[str, Any]], *, final: bool) -> None:
+        """Write a batch through the shared pool; return when every record is settled."""
+        groups: dict[Any, list[dict[str, Any]]] = {}
+        for number, record in enumerate(records):
+            groups.setdefault(self._identity(record) or ("record", number), []).append(record)
+        futures: list[Future[None]] = [
+            self.run.executor.submit(self._write_group, group, final) for group in groups.values()
+        ]
+        failure: BaseException | None = None
+        for future in futures:
+            try:
+                future.result()
+            except BaseException as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def write_waiting(self) -> None:
+        """At the end of the input: the records that waited for their references."""
+        for batch in self.run.waiting.take(self.stream_name):
+            self.write_records(batch, final=True)
+
+    def _identity(self, record: Mapping[str, Any]) -> Any:
+        if INVALID in record:
+            return None
+        crm_id = self._crm_id(record)
+        if crm_id is not None:
+            return ("id", crm_id)
+        source = self._source_key(record)
+        return ("source", source) if source is not None else None
+
+    def _write_group(self, records: list[dict[str, Any]], final: bool) -> None:
+        for record in records:
+            self._write_one(record, final)
+
+    def _write_one(self, record: dict[str, Any], final: bool) -> None:
+        report, stream = self.run.report, self.stream_name
+        problem = record.pop(INVALID, None)
+        if problem is not None:
+            report.reject(stream, record, f"invalid record: {problem}")
+            return
+        try:
+            outcome = self._decide_and_write(record, final)
+        except WaitError:
+            self.run.waiting.add(stream, record)
+            return
+        except RefusedError as refused:
+            report.reject(
+                stream,
+                record,
+                refused.reason,
+                api_message=refused.api_message,
+                status=refused.status,
+            )
+            return
+        report.count(stream, outcome)
+
+    # --- the decision ------------------------------------------------------------------
+
+    def _crm_id(self, record: Mapping[str, Any]) -> str | None:
+        if self.run.record_ids != "crm" or self.writer.is_link:
+            return None
+        return self.writer.crm_id_of(record)
+
+    def _source_key(self, record: Mapping[str, Any]) -> str | None:
+        """The source system's key: the stream's key properties, unless they hold CRM ids."""
+        keys = list(self.key_properties)
+        id_field = self.writer.id_field
+        if self.run.record_ids == "source":
+            keys = keys or [id_field]
+        elif id_field in keys:
+            return None
+        if not keys or self.writer.is_link:
+            return None
+        values = [record.get(name) for name in keys]
+        if any(value is None or value == "" for value in values):
+            return None
+        return "|".join(str(plain(value)) for value in values)
+
+    def _decide_and_write(self, record: dict[str, Any], final: bool) -> str:
+        writer, run = self.writer, self.run
+        body = writer.body(record)
+        writer.resolve_references(body, self._resolver(final))
+        if writer.is_link:
+            missing = writer.missing_required(body)
+            if missing:
+                raise RefusedError(f"missing required field(s): {', '.join(missing)}")
+            return writer.link(body, dry_run=run.dry_run)
+        crm_id = self._crm_id(record)
+        if crm_id is not None:
+            outcome = self._update(crm_id, body)
+            if outcome is None:
+                raise RefusedError(f"no {self.stream_name} record with {writer.id_field} {crm_id}")
+            return outcome
+        source_key = self._source_key(record)
+        if source_key is not None:
+            mapped = run.idmap.get(self.stream_name, source_key)
+            if mapped is not None:
+                outcome = self._update(mapped, body)
+                if outcome is not None:
+                    return outcome
+                logger.info(
+                    "%s: %s was deleted from the CRM since it was written; writing it anew",
+                    self.stream_name,
+                    source_key,
+                )
+                run.idmap.forget(self.stream_name, source_key)
+        if self.match is not None:
+            keys = self.match.keys_of(body)
+            if keys:
+                self.match.load(writer.list_all, lambda item: str(item[writer.id_field]))
+                with self.match.locked(keys):
+                    found = self.match.lookup(keys)
+                    if len(found) > 1:
+                        raise RefusedError(
+                            f"match key {'+'.join(self.match.fields)} = "
+                            f"{' / '.join('+'.join(k) for k in keys)} matches "
+                            f"{len(found)} {self.stream_name} records "
+                            f"({', '.join(sorted(found)[:5])}); not guessing which to update"
+                        )
+                    if found:
+                        (existing,) = found
+                        outcome = self._update(existing, body)
+                        if outcome is not None:
+                            self._remember(source_key, existing)
+                            return outcome
+                    return self._create(body, source_key, keys)
+        return self._create(body, source_key, [])
+
+    def _update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        """Update (or in a dry run: check) ``crm_id``; None when it does not exist."""
+        run = self.run
+        if run.write_mode == "create_only":
+            return "unchanged"  # it exists; create_only leaves existing records alone
+        if not self.writer.updatable:
+            raise RefusedError(
+                f"{self.stream_name} cannot be changed through the API once written "
+                f"({self.writer.id_field} {crm_id})"
+            )
+        if crm_id.startswith("dry-run-"):
+            return "updated"
+        if run.dry_run:
+            return self.writer.would_update(crm_id, body)
+        return self.writer.update(crm_id, body)
+
+    def _create(
+        self, body: dict[str, Any], source_key: str | None, keys: list[tuple[str, ...]]
+    ) -> str:
+        run = self.run
+        if run.write_mode == "update_only":
+            raise RefusedError("no existing record matches it, and write_mode is update_only")
+        missing = self.writer.missing_required(body)
+        if missing:
+            raise RefusedError(
+                f"missing required field(s) for a new {self.stream_name} record: "
+                f"{', '.join(missing)}"
+            )
+        if run.dry_run:
+            crm_id, outcome = run.dry_run_id(), "created"
+        else:
+            created = self.writer.create(body)
+            crm_id, outcome = created.crm_id, created.outcome
+        self._remember(source_key, crm_id)
+        if self.match is not None and keys:
+            self.match.add(keys, crm_id)
+        return outcome
+
+    def _remember(self, source_key: str | None, crm_id: str) -> None:
+        if source_key is not None:
+            self.run.idmap.put(self.stream_name, source_key, crm_id)
+
+    def _resolver(self, final: bool) -> Callable[[str, str, Any], Any]:
+        run = self.run
+
+        def resolve(name: str, stream: str, value: Any) -> Any:
+            mapped = run.idmap.get(stream, str(plain(value)))
+            if mapped is not None:
+                return mapped
+            if run.record_ids != "source":
+                return value  # a CRM id already
+            if not final:
+                raise WaitError
+            raise RefusedError(
+                f"{name} {value} refers to a {stream} record that this load has not written "
+                "and the id map does not know"
+            )
+
+        return resolve
+
+
+def check_match_keys(
+    match_keys: Mapping[str, Any], writable: Sequence[str]
+) -> dict[str, list[str]]:
+    """``match_keys`` normalised to lists; unknown streams are a setup error."""
+    out: dict[str, list[str]] = {}
+    for stream, fields in (match_keys or {}).items():
+        if stream not in writable:
+            raise TargetSetupError(
+                f"match_keys names stream '{stream}', which this provider cannot write "
+                f"(writable: {', '.join(writable)})"
+            )
+        names = [fields] if isinstance(fields, str) else list(fields or [])
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise TargetSetupError(
+                f"match_keys.{stream} must be a field name or a list of field names"
+            )
+        out[stream] = names
+    return out

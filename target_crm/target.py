@@ -1,0 +1,262 @@
+"""TargetCRM: settings, one sink per writable stream, the end-of-run report."""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import Any
+
+from singer_sdk import Target
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+
+from crm_api.onpipeline import OnpipelineConfigError
+from crm_api.pipedrive import PipedriveError
+from target_crm import onpipeline, pipedrive
+from target_crm.entities import TargetSetupError
+from target_crm.http import FatalApiError
+from target_crm.idmap import IdMap, WaitingRoom
+from target_crm.report import Report
+from target_crm.sinks import CRMSink, Run, check_match_keys
+
+PROVIDERS = {"pipedrive": pipedrive, "onpipeline": onpipeline}
+
+
+class LoadFailedError(Exception):
+    """The run ended, but not well enough (too many rejected records)."""
+
+
+class TargetCRM(Target):
+    """Singer target that creates and updates records in Pipedrive or Onpipeline."""
+
+    name = "target-crm"
+    default_sink_class = CRMSink
+
+    config_jsonschema = th.PropertiesList(
+        th.Property(
+            "provider",
+            th.StringType,
+            required=True,
+            allowed_values=sorted(PROVIDERS),
+            description="Which CRM to write: `pipedrive` or `onpipeline`.",
+        ),
+        th.Property(
+            "api_token",
+            th.StringType,
+            secret=True,
+            description="The API token (Pipedrive: Settings > Personal preferences > API; "
+            "Onpipeline: a read-and-write token).",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            description="Base URL of the API. Default: the provider's public API. Set it to a "
+            "Pipedrive company domain, or to a crm-sandbox URL to try a load safely.",
+        ),
+        th.Property(
+            "client_id",
+            th.StringType,
+            description="Pipedrive OAuth: the app's client id (instead of api_token).",
+        ),
+        th.Property(
+            "client_secret",
+            th.StringType,
+            secret=True,
+            description="Pipedrive OAuth: the app's client secret.",
+        ),
+        th.Property(
+            "refresh_token",
+            th.StringType,
+            secret=True,
+            description="Pipedrive OAuth: a refresh token (`crm-oauth` gets one).",
+        ),
+        th.Property(
+            "oauth_token_file",
+            th.StringType,
+            description="Pipedrive OAuth: the file that keeps the refresh token Pipedrive "
+            "rotates (the same file the tap uses; `crm-oauth` creates it).",
+        ),
+        th.Property(
+            "match_keys",
+            th.ObjectType(
+                additional_properties=th.CustomType(
+                    {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+                )
+            ),
+            description="How to find the CRM record a source record is, per stream, when it "
+            "carries no CRM id: a field name or a list of them (all must match), e.g. "
+            '{"persons": "email", "organizations": "name", "deals": "external_id"}. Custom '
+            "fields by their readable name or API key. A key that matches several records "
+            "rejects the record.",
+        ),
+        th.Property(
+            "write_mode",
+            th.StringType,
+            default="upsert",
+            allowed_values=["upsert", "create_only", "update_only"],
+            description="`upsert`: update what exists, create the rest. `create_only`: leave "
+            "existing records alone (counted unchanged). `update_only`: never create; a record "
+            "with no match is rejected.",
+        ),
+        th.Property(
+            "record_ids",
+            th.StringType,
+            default="crm",
+            allowed_values=["crm", "source"],
+            description="What the CRM id field of incoming records (`id` on Pipedrive; "
+            "PersonID, OrgID, DealID, NoteID on Onpipeline) holds. `crm`: ids of this CRM "
+            "account, so the record updates that record. `source`: ids from another system "
+            "(a migration from another account or CRM): they are keys in the id map, and "
+            "references (person_id, org_id, LinkedPersonID ...) are translated through it.",
+        ),
+        th.Property(
+            "id_map_path",
+            th.StringType,
+            description="SQLite file that remembers which CRM id each source key was written "
+            "to, so re-runs update instead of creating again and references between streams "
+            "resolve. Without it the map lasts one run.",
+        ),
+        th.Property(
+            "dry_run",
+            th.BooleanType,
+            default=False,
+            description="Read, validate and match, but write nothing; the summary tells what "
+            "would be created and updated.",
+        ),
+        th.Property(
+            "rejected_records_path",
+            th.StringType,
+            description="JSON Lines file that receives every rejected record with the reason "
+            "and the API's message (appended to). Without it rejects are only counted.",
+        ),
+        th.Property(
+            "max_rejected_records",
+            th.IntegerType,
+            default=0,
+            description="The run exits non-zero when more records than this were rejected.",
+        ),
+        th.Property(
+            "max_concurrent_requests",
+            th.IntegerType,
+            default=8,
+            description="Requests in flight at once (all streams together); the rate itself "
+            "is kept within the API's limit by the shared request budget.",
+        ),
+        th.Property(
+            "max_requests_per_2s",
+            th.IntegerType,
+            description="Pipedrive: never send more than this many requests per 2 s (default: "
+            "the limit the API announces in x-ratelimit-limit).",
+        ),
+        th.Property(
+            "requests_per_minute",
+            th.IntegerType,
+            default=60,
+            description="Onpipeline: requests per minute (the vendor's published limit is 60).",
+        ),
+    ).to_dict()
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """The SDK's built-in settings, minus those a CRM target cannot honour.
+
+        ``load_method`` (append-only/upsert/overwrite) is only implemented by SQL targets;
+        here ``write_mode`` decides. ``add_record_metadata`` adds ``_sdc_*`` columns that a
+        CRM has no field for.
+        """
+        super().append_builtin_config(config_jsonschema)
+        for name in ("load_method", "add_record_metadata"):
+            config_jsonschema["properties"].pop(name, None)
+
+    # --- the run -----------------------------------------------------------------------
+
+    @cached_property
+    def run(self) -> Run:
+        config = self.config
+        provider = PROVIDERS[config["provider"]]
+        workers = max(1, int(config.get("max_concurrent_requests") or 8))
+        try:
+            match_keys = check_match_keys(config.get("match_keys") or {}, provider.STREAMS)
+            writer_for = provider.writers(config, pool_size=workers)
+        except (PipedriveError, OnpipelineConfigError) as exc:
+            raise TargetSetupError(str(exc)) from None
+        dry_run = bool(config.get("dry_run"))
+        if not config.get("id_map_path"):
+            self.logger.info("id_map_path is not set: source keys are remembered for this run only")
+        return Run(
+            provider=config["provider"],
+            writer_for=writer_for,
+            order=provider.ORDER,
+            idmap=IdMap(config.get("id_map_path"), config["provider"], dry_run=dry_run),
+            report=Report(config.get("rejected_records_path"), dry_run=dry_run),
+            waiting=WaitingRoom(),
+            executor=ThreadPoolExecutor(workers, thread_name_prefix="target-crm"),
+            write_mode=config.get("write_mode", "upsert"),
+            dry_run=dry_run,
+            record_ids=config.get("record_ids", "crm"),
+            match_keys=match_keys,
+        )
+
+    def get_sink_class(self, stream_name: str) -> type[CRMSink]:
+        """Every writable stream gets a CRMSink; anything else is refused before any write."""
+        provider = PROVIDERS[self.config["provider"]]
+        if stream_name not in provider.STREAMS:
+            raise TargetSetupError(
+                f"target-crm cannot write stream '{stream_name}' to {self.config['provider']}: "
+                f"it has no write endpoint there. Writable streams: "
+                f"{', '.join(provider.STREAMS)}. Rename a stream with stream_maps "
+                f'({{"{stream_name}": {{"__alias__": "persons"}}}}) or drop it '
+                f'({{"{stream_name}": null}}).'
+            )
+        _ = self.run  # settings problems surface now, before any record is written
+        return CRMSink
+
+    def process_endofpipe(self) -> None:
+        """Drain in reference order, write the records that waited, then emit state."""
+        run = self.run
+        sinks = sorted(self._sinks_active.values(), key=lambda s: run.order.get(s.stream_name, 9))
+        for sink in sinks:
+            self.drain_one(sink)
+        for sink in sinks:
+            if isinstance(sink, CRMSink):
+                sink.write_waiting()
+        super().process_endofpipe()  # drains nothing more, cleans up, emits the latest STATE
+        run.executor.shutdown()
+        run.idmap.close()
+        run.report.close()
+        self._print_summary()
+
+    def _write_state_message(self, state: dict) -> None:
+        """Hold STATE while records wait for their references: they are not written yet."""
+        if self.run.waiting.count():
+            self.logger.info("STATE held back: records are waiting for their references")
+            return
+        super()._write_state_message(state)
+
+    def _print_summary(self) -> None:
+        report = self.run.report
+        title = "target-crm dry run: nothing was written" if report.dry_run else "target-crm"
+        print(f"{title}\n{report.table()}", file=sys.stderr, flush=True)
+        limit = int(self.config.get("max_rejected_records") or 0)
+        if report.rejected > limit:
+            where = report.rejected_path or "set rejected_records_path to keep them"
+            raise LoadFailedError(
+                f"{report.rejected} records were rejected (max_rejected_records is {limit}); "
+                f"see {where}"
+            )
+
+    @classmethod
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        """Problems a user must fix end in one line and exit status 1, never a traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except (TargetSetupError, FatalApiError, LoadFailedError) as exc:
+            cls.logger.error("%s", exc)
+            sys.exit(1)
+        except ConfigValidationError:
+            raise
+
+
+if __name__ == "__main__":
+    TargetCRM.cli()
