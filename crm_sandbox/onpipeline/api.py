@@ -26,7 +26,7 @@ import json
 import math
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from crm_sandbox.onpipeline.store import RECORD_KINDS, Store
 
 READ_ONLY_SUFFIX = "-readonly"
 WINDOW_SECONDS = 60.0
+FRAGMENT_CACHE_LIMIT = 1_000_000  # encoded records kept between writes (about 0.5 KB each)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 # Documented resources the sandbox does not simulate (they answer 404 saying so).
@@ -116,6 +117,8 @@ class OnpipelineAPI:
         self._lock = threading.RLock()
         self._recent: deque[float] = deque()
         self._local: LocalTime | None = None
+        self._fragments: dict[tuple[str, int], str] = {}
+        self._fragments_zone = ""
         self.reset()
         self._resources: dict[str, tuple[Callable[[dict[str, Any]], Response], bool]] = {
             "PersonList": (self._person_list, False),
@@ -155,6 +158,7 @@ class OnpipelineAPI:
         with self._lock:
             self.store = Store(Account(settings.seed, settings.size))
             self._recent.clear()
+            self._fragments.clear()
             self._org_keys: dict[tuple[str, str], int] | None = None
 
     def handle(self, request: Request) -> Response:
@@ -168,6 +172,8 @@ class OnpipelineAPI:
 
     def control(self, request: Request) -> Response | None:
         with self._lock:
+            if request.method != "GET":  # touch changes records: rendered ones are stale
+                self._fragments.clear()
             return control(self, request)
 
     # -- the request pipeline --
@@ -202,6 +208,7 @@ class OnpipelineAPI:
             self._local = self._local_time()
             response = handler(body)
             if writes:
+                self._fragments.clear()
                 self.ctx.counters.add("writes")
             return response
 
@@ -268,11 +275,34 @@ class OnpipelineAPI:
         return Response.json(202, {"Header": self._header("Accepted", 202, **ids)})
 
     def _list(self, objects: Iterable[dict[str, Any]], **header: str) -> Response:
-        """A list answer built from one encoded fragment per record (no 100,000-dict payload)."""
+        return self._list_fragments((_encode(o) for o in objects), **header)
+
+    def _list_fragments(self, fragments: Iterable[str], **header: str) -> Response:
+        """A list answer joined from one encoded fragment per record (no 100,000-dict payload)."""
         head = _encode({"Header": self._header("Accepted", 200, **header)})[:-1]
-        data = ",".join(_encode(o) for o in objects)
+        data = ",".join(fragments)
         body = f'{head},"Data":[{data}]}}'.encode()
         return Response(200, body, {"Content-Type": "application/json; charset=utf-8"})
+
+    def _fragment(self, kind: str, index: int, record: dict[str, Any]) -> str:
+        """The record's JSON, cached until the next write (any write may change what it shows)."""
+        fragments = self._fragments_now()
+        key = (kind, index)
+        fragment = fragments.get(key)
+        if fragment is None:
+            fragment = _encode(self.renderer.any(kind, index, record))
+            if len(fragments) < FRAGMENT_CACHE_LIMIT:
+                fragments[key] = fragment
+        return fragment
+
+    def _fragments_now(self) -> dict[tuple[str, int], str]:
+        if self._fragments_zone != self.ctx.settings.timezone:
+            self._fragments.clear()
+            self._fragments_zone = self.ctx.settings.timezone
+        return self._fragments
+
+    def forget_fragments(self) -> None:
+        self._fragments.clear()
 
     @property
     def renderer(self) -> Renderer:
@@ -303,10 +333,11 @@ class OnpipelineAPI:
         kind: str,
         body: dict[str, Any],
         filters: dict[str, str],
-        keep: Callable[[dict[str, Any], dict[str, Any]], bool] | None = None,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
         ranges: Iterable[tuple[str, str]] = (),
-    ) -> list[dict[str, Any]]:
-        """Records matching every filter given, in creation order, rendered.
+        without_deleted_deals: bool = False,
+    ) -> Iterator[str]:
+        """Encoded records matching every filter given, in creation order (lazily).
 
         MinCreated/MaxCreated (and the other Min/Max pairs in ``ranges``: internal datetime
         field, filter suffix) are inclusive at both ends and compared in the account's local
@@ -340,24 +371,40 @@ class OnpipelineAPI:
                 None if lo is None else lo - 86400,
                 None if hi is None else hi + 86400,
             )
-        render = getattr(self.renderer, {"organizations": "organization"}.get(kind, kind[:-1]))
-        out = []
-        for index, record in self.store.records(kind, candidates):
+        store = self.store
+        created, deleted = store.created[kind], store.deleted[kind]
+        fragments = self._fragments_now()
+        needs_record = keep is not None or bool(other_ranges)
+        needs_object = bool(wanted or extra)
+        render = self.renderer.any
+        for index in candidates:
+            if index in deleted:
+                continue
             if lo is not None or hi is not None:
-                wall = local.wall(record["created"])
+                wall = local.wall(created[index])
                 if (lo is not None and wall < lo) or (hi is not None and wall > hi):
                     continue
+            if without_deleted_deals and store.deal_status(index) == "deleted":
+                continue
+            if not (needs_record or needs_object):
+                fragment = fragments.get((kind, index))
+                if fragment is not None:
+                    yield fragment
+                    continue
+            record = store.get(kind, index)
+            if record is None:
+                continue
             if not _in_ranges(record, other_ranges, local):
                 continue
-            if keep is not None and not keep(body, record):
+            if keep is not None and not keep(record):
                 continue
-            obj = render(index, record)
-            if any(str(obj[f] or "").strip().casefold() != v for f, v in wanted.items()):
-                continue
-            if extra and not _extra_matches(obj["Extra"], extra):
-                continue
-            out.append(obj)
-        return out
+            if needs_object:
+                obj = render(kind, index, record)
+                if any(str(obj[f] or "").strip().casefold() != v for f, v in wanted.items()):
+                    continue
+                if extra and not _extra_matches(obj["Extra"], extra):
+                    continue
+            yield self._fragment(kind, index, record)
 
     def _extra_filter(self, kind: str, value: Any) -> dict[str, str]:
         if value in (None, "", []):
@@ -385,7 +432,7 @@ class OnpipelineAPI:
     # -- persons --
 
     def _person_list(self, body: dict[str, Any]) -> Response:
-        return self._list(
+        return self._list_fragments(
             self._select("persons", body, PERSON_FILTERS, ranges=[("NextEvent", "NextEvent")])
         )
 
@@ -429,7 +476,7 @@ class OnpipelineAPI:
     # -- organizations --
 
     def _org_list(self, body: dict[str, Any]) -> Response:
-        return self._list(self._select("organizations", body, ORG_FILTERS))
+        return self._list_fragments(self._select("organizations", body, ORG_FILTERS))
 
     def org_keys(self) -> dict[tuple[str, str], int]:
         """(OrgName folded, Postcode) -> index of live organisations with a postcode."""
@@ -521,9 +568,7 @@ class OnpipelineAPI:
             _text(body.get("Status")) is not None or _text(body.get("DealID")) is not None
         )
 
-        def keep(_: dict[str, Any], r: dict[str, Any]) -> bool:
-            if r["Status"] == "deleted" and not show_deleted:
-                return False
+        def keep(r: dict[str, Any]) -> bool:
             if (min_closed or max_closed) and not r["Closed"]:
                 return False
             if min_closed and r["Closed"] < min_closed:
@@ -532,9 +577,14 @@ class OnpipelineAPI:
                 return False
             return not product or any(p.casefold() == product for p in r["Products"])
 
-        return self._list(
+        return self._list_fragments(
             self._select(
-                "deals", body, DEAL_FILTERS, keep=keep, ranges=[("NextEvent", "NextEvent")]
+                "deals",
+                body,
+                DEAL_FILTERS,
+                keep=keep if (min_closed or max_closed or product) else None,
+                ranges=[("NextEvent", "NextEvent")],
+                without_deleted_deals=not show_deleted,
             )
         )
 
@@ -643,10 +693,10 @@ class OnpipelineAPI:
     # -- events, notes --
 
     def _event_list(self, body: dict[str, Any]) -> Response:
-        return self._list(self._select("events", body, EVENT_FILTERS))
+        return self._list_fragments(self._select("events", body, EVENT_FILTERS))
 
     def _notes_list(self, body: dict[str, Any]) -> Response:
-        return self._list(self._select("notes", body, NOTE_FILTERS))
+        return self._list_fragments(self._select("notes", body, NOTE_FILTERS))
 
     def _note_add(self, body: dict[str, Any]) -> Response:
         _require(body, "Type", "LinkedID", "Text")
@@ -679,9 +729,8 @@ class OnpipelineAPI:
         # Invoice dates are the UTC day of creation, so the window is a bisection.
         lo_ts = int(datetime.fromisoformat(lo).replace(tzinfo=UTC).timestamp())
         hi_ts = int(datetime.fromisoformat(hi).replace(tzinfo=UTC).timestamp()) + 86399
-        render = self.renderer.invoice
         records = self.store.records("invoices", self.store.indexes("invoices", lo_ts, hi_ts))
-        return self._list(render(i, r) for i, r in records)
+        return self._list_fragments(self._fragment("invoices", i, r) for i, r in records)
 
     def _invoice_items(self, body: dict[str, Any]) -> Response:
         _require(body, "ID")
@@ -723,8 +772,8 @@ class OnpipelineAPI:
         changed = self.store.modified_since(kind, since)
         records = [(i, r) for i, r in self.store.records(kind, changed) if r["modified"] <= now]
         records.sort(key=lambda item: (item[1]["modified"], item[0]))
-        render = self.renderer.any
-        return self._list((render(kind, i, r) for i, r in records), Resource=resource)
+        fragments = (self._fragment(kind, i, r) for i, r in records)
+        return self._list_fragments(fragments, Resource=resource)
 
     # -- custom fields --
 

@@ -153,14 +153,26 @@ class IdCodec:
     lower: bool = False
     digits: int = 9
     _inverse: int = field(init=False)
+    _salt: int = field(init=False)
 
     def __post_init__(self) -> None:
         self._inverse = pow(self.multiplier, -1, 10**self.digits)
+        self._salt = Draw(f"{self.seed}:id:{self.kind}").below(1 << 32)
 
     def _letters(self, index: int) -> str:
-        d = Draw(f"{self.seed}:id:{self.kind}:{index}")
+        # A cheap 32-bit mix of (salt, index): one ID is formatted per record served.
+        h = ((index + 1) * 0x9E3779B1 + self._salt) & 0xFFFFFFFF
+        h = ((h ^ (h >> 15)) * 0x85EBCA77) & 0xFFFFFFFF
+        h = ((h ^ (h >> 13)) * 0xC2B2AE3D) & 0xFFFFFFFF
+        h ^= h >> 16
         base = 97 if self.lower else 65
-        return "".join(chr(base + d.below(26)) for _ in range(self.letters))
+        out = []
+        for _ in range(self.letters):
+            h, r = divmod(h, 26)
+            out.append(chr(base + r))
+            if h < 26:
+                h = (h * 0x9E3779B1 + index) & 0xFFFFFFFF
+        return "".join(out)
 
     def encode(self, index: int) -> str:
         number = (index * self.multiplier + self.offset) % 10**self.digits
@@ -197,6 +209,10 @@ class Account:
         }
         self.created = {kind: self._timeline(rng, kind, n) for kind, n in self.counts.items()}
         self._small_lists(rng)
+        # Cores are read by many records (a deal shows its person's name): computed once each.
+        self._person_cores: dict[int, tuple[str, str, int]] = {}
+        self._org_cores: dict[int, tuple[str, str, tuple[str, str | None, str, str]]] = {}
+        self._deal_cores: dict[int, tuple[str, int, int]] = {}
         self._count_deals()
 
     # -- whole-account structures --
@@ -303,12 +319,24 @@ class Account:
     # -- cores: the few fields other records show, cheap to compute --
 
     def person_core(self, i: int) -> tuple[str, str, int]:
+        core = self._person_cores.get(i)
+        if core is None:
+            core = self._person_cores[i] = self._person_core(i)
+        return core
+
+    def org_core(self, i: int) -> tuple[str, str, tuple[str, str | None, str, str]]:
+        core = self._org_cores.get(i)
+        if core is None:
+            core = self._org_cores[i] = self._org_core(i)
+        return core
+
+    def _person_core(self, i: int) -> tuple[str, str, int]:
         d = Draw(f"{self.seed}:pc:{i}")
         first, last = d.pick(FIRST_NAMES), d.pick(LAST_NAMES)
         org = self._earlier(d, "organizations", self.created["persons"][i]) if d.chance(75) else -1
         return first, last, org
 
-    def org_core(self, i: int) -> tuple[str, str, tuple[str, str | None, str, str]]:
+    def _org_core(self, i: int) -> tuple[str, str, tuple[str, str | None, str, str]]:
         """Name, postcode and place (city, region, country, postcode pattern)."""
         d = Draw(f"{self.seed}:oc:{i}")
         name = f"{d.pick(ORG_WORDS)} {d.pick(LAST_NAMES)} {d.pick(ORG_SUFFIXES)}".strip()
@@ -320,6 +348,12 @@ class Account:
 
     def deal_core(self, i: int) -> tuple[str, int, int]:
         """Status, linked person index and linked organisation index."""
+        core = self._deal_cores.get(i)
+        if core is None:
+            core = self._deal_cores[i] = self._deal_core(i)
+        return core
+
+    def _deal_core(self, i: int) -> tuple[str, int, int]:
         d = Draw(f"{self.seed}:dc:{i}")
         roll = d.below(100)
         status = "open" if roll < 45 else "won" if roll < 75 else "lost" if roll < 95 else "deleted"

@@ -120,6 +120,12 @@ class Store:
             if index >= 0:
                 self.deal_counts[kind][status][index] += step
 
+    def deal_status(self, index: int) -> str:
+        record = self.overrides["deals"].get(index)
+        if record is not None:
+            return str(record["Status"])
+        return self.account.deal_core(index)[0]
+
     def deals_of(self, kind: str, index: int) -> tuple[int, int, int]:
         counts = self.deal_counts[kind]
         return counts["open"][index], counts["won"][index], counts["lost"][index]
