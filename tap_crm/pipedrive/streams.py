@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import heapq
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -28,6 +29,7 @@ from tap_crm.pipedrive.client import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from datetime import datetime
 
     from singer_sdk import Stream, Tap
     from singer_sdk.helpers.types import Context
@@ -132,12 +134,37 @@ def config_problems(config: dict[str, Any]) -> list[str]:
 
 
 class DealsStream(IncrementalV2Stream):
-    """Deals, including deleted ones (the API keeps them 30 days), so a warehouse learns of
-    deletions (``is_deleted``)."""
+    """Deals, including deleted ones (the API keeps them 30 days) and archived ones, so a
+    warehouse learns of deletions (``is_deleted``) and archiving (``is_archived``).
+
+    Since 2025-07 ``/deals`` omits archived deals; they come from ``/deals/archived``. Both
+    lists are read sorted by ``update_time`` and merged, so the stream stays in bookmark order
+    (resumable) while reading two endpoints.
+    """
 
     name = "deals"
     path = "/api/v2/deals"
     extra_params = {"status": "open,won,lost,deleted"}
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        # get_records is the SDK's extension point for "records come from more than one
+        # request sequence"; each list still goes through request_records.
+        def by_update_time(row: dict[str, Any]) -> str:
+            return normalize_time(row.get("update_time")) or ""
+
+        return heapq.merge(
+            self.request_records(None),
+            self.request_records({"archived": True}),
+            key=by_update_time,
+        )
+
+    def get_url(self, context: Context | None) -> str:
+        url = super().get_url(None)
+        return url + "/archived" if context and context.get("archived") else url
+
+    def get_starting_timestamp(self, context: Context | None) -> datetime | None:
+        # The "archived" marker only picks the endpoint: one bookmark for the whole stream.
+        return super().get_starting_timestamp(None)
 
 
 class PersonsStream(IncrementalV2Stream):
@@ -300,7 +327,7 @@ class FollowersChangelogStream(V2Stream):
     ``update_time`` (``parent_update_time``), which is the bookmark: one value, resumable.
     """
 
-    parent_path = ""
+    parent_paths: tuple[str, ...] = ()
     parent_id_key = ""
     parent_params: dict[str, Any] = {}
     replication_key = "parent_update_time"
@@ -352,12 +379,19 @@ class FollowersChangelogStream(V2Stream):
         start = self.get_starting_timestamp(context)
         if start is not None:
             params["updated_since"] = rfc3339(start)
-        for parent in api.iter_v2(
-            self.requests_session,
-            self.url_base + self.parent_path,
-            params,
-            page_size=self.page_size,
-            what=f"stream '{self.name}' listing changed parents",
+        lists = [
+            api.iter_v2(
+                self.requests_session,
+                self.url_base + path,
+                params,
+                page_size=self.page_size,
+                what=f"stream '{self.name}' listing changed parents",
+            )
+            for path in self.parent_paths
+        ]
+        # Several parent lists (deals and archived deals) merge into one update_time order.
+        for parent in heapq.merge(
+            *lists, key=lambda row: normalize_time(row.get("update_time")) or ""
         ):
             yield int(parent["id"]), normalize_time(parent.get("update_time"))
 
@@ -369,7 +403,7 @@ class FollowersChangelogStream(V2Stream):
 class DealFollowersChangelogStream(FollowersChangelogStream):
     name = "deal_followers_changelog"
     path = "/api/v2/deals/{deal_id}/followers/changelog"
-    parent_path = "/api/v2/deals"
+    parent_paths = ("/api/v2/deals", "/api/v2/deals/archived")
     parent_id_key = "deal_id"
     parent_params = {"status": "open,won,lost,deleted"}
     primary_keys = ("deal_id", "follower_user_id", "action", "time")
@@ -378,7 +412,7 @@ class DealFollowersChangelogStream(FollowersChangelogStream):
 class PersonFollowersChangelogStream(FollowersChangelogStream):
     name = "person_followers_changelog"
     path = "/api/v2/persons/{person_id}/followers/changelog"
-    parent_path = "/api/v2/persons"
+    parent_paths = ("/api/v2/persons",)
     parent_id_key = "person_id"
     primary_keys = ("person_id", "follower_user_id", "action", "time")
 
@@ -386,7 +420,7 @@ class PersonFollowersChangelogStream(FollowersChangelogStream):
 class OrganizationFollowersChangelogStream(FollowersChangelogStream):
     name = "organization_followers_changelog"
     path = "/api/v2/organizations/{organization_id}/followers/changelog"
-    parent_path = "/api/v2/organizations"
+    parent_paths = ("/api/v2/organizations",)
     parent_id_key = "organization_id"
     primary_keys = ("organization_id", "follower_user_id", "action", "time")
 
@@ -394,7 +428,7 @@ class OrganizationFollowersChangelogStream(FollowersChangelogStream):
 class ProductFollowersChangelogStream(FollowersChangelogStream):
     name = "product_followers_changelog"
     path = "/api/v2/products/{product_id}/followers/changelog"
-    parent_path = "/api/v2/products"
+    parent_paths = ("/api/v2/products",)
     parent_id_key = "product_id"
     primary_keys = ("product_id", "follower_user_id", "action", "time")
 
