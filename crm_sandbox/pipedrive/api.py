@@ -1226,7 +1226,12 @@ class PipedriveHandlers:
         with self.store.lock:
             t = self.table(entity)
             if ids is None:
-                live = [rid for rid in t.ids() if not t.col("deleted", rid)]
+                editable = "archived" in t.cols  # archived deals can't be edited
+                live = [
+                    rid
+                    for rid in t.ids()
+                    if not t.col("deleted", rid) and not (editable and t.col("archived", rid))
+                ]
                 picker = random.Random(f"{self.ctx.settings.seed}:{entity}:{t.version}")
                 ids = sorted(picker.sample(live, min(count or 1, len(live))))
             missing = [rid for rid in ids if not t.exists(rid)]

@@ -37,7 +37,7 @@ FIRST_ASCII = (
 )  # fmt: skip
 LAST = (
     "Ångström", "渡辺", "Müller", "O'Brien", "García", "Kowalski", "Nguyễn", "Schmidt", "Rossi",
-    "Dubois", "Ivanova", "Smith", "Papadopoulos", "Yılmaz",  # noqa: RUF001 (Turkish ı, on purpose)
+    "Dubois", "Ivanova", "Smith", "Papadopoulos", "Yılmaz",  # noqa: RUF001 (Turkish dotless i, on purpose)
     "Öberg", "van der Berg", "Hernández", "佐藤", "Kim", "Novák",
 )  # fmt: skip
 ORG_STEM = (
@@ -97,7 +97,7 @@ class World:
         self.n_orgs = max(1, self.size // 2) if self.size else 0
         self.n_activities = 2 * self.size
         self.n_notes = self.size
-        self.n_products = max(3, self.size // 10)
+        self.n_products = max(3, self.size // 10) if self.size else 0
         self.fields: dict[str, EntityFields] = build_fields(seed)
         self.users: list[Record] = []
         self.stage_pipeline: dict[int, int] = {}
