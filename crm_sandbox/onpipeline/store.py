@@ -42,6 +42,7 @@ class Store:
         }
         self.pipelines = {p["PipelineID"]: p for p in account.pipelines}
         self.field_serial = 0
+        self._ids: dict[str, dict[int, str]] = {kind: {} for kind in RECORD_KINDS}
         # The newest "modified" time among generated records: a LastUpdate window that starts
         # later only needs to look at the records written since generation.
         self.generated_modified_max = EPOCH_END
@@ -52,6 +53,13 @@ class Store:
         return len(self.created[kind])
 
     def id_of(self, kind: str, index: int) -> str:
+        ids = self._ids[kind]
+        record_id = ids.get(index)
+        if record_id is None:  # formatted once: deals show their person's and org's IDs
+            record_id = ids[index] = self._format_id(kind, index)
+        return record_id
+
+    def _format_id(self, kind: str, index: int) -> str:
         if kind == "notes":
             return str(NOTE_ID_BASE + index)
         if kind == "invoices":
