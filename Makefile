@@ -1,10 +1,15 @@
 # The two commands of the README: `make demo` and `make test`.
-# Each creates its own virtual environment and installs what it needs.
+# Each creates the virtual environments it needs and installs what it needs:
+#   .venv          the project with its test tools (ruff, mypy, pytest)
+#   .venv-meltano  Meltano itself, kept apart from the project's own dependencies; Meltano then
+#                  installs every plugin in its own environment under .meltano/
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+MELTANO_VENV ?= .venv-meltano
+MELTANO_SPEC ?= meltano~=4.4.1
 
-.PHONY: demo test lint venv
+.PHONY: demo test lint venv meltano
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +17,16 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+$(MELTANO_VENV)/.installed:
+	$(PYTHON) -m venv $(MELTANO_VENV)
+	$(MELTANO_VENV)/bin/python -m pip install --quiet '$(MELTANO_SPEC)'
+	touch $@
+
 venv: $(BIN)/.installed
 
-demo: venv
+meltano: $(MELTANO_VENV)/.installed
+
+demo: venv meltano
 	bash scripts/demo.sh
 
 lint: venv
@@ -22,5 +34,5 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy crm_api tap_crm target_crm crm_sandbox
 
-test: lint
+test: lint meltano
 	bash scripts/test.sh
