@@ -39,7 +39,15 @@ class FatalApiError(ApiError):
 
 
 class OutcomeUnknownError(ApiError):
-    """A non-replayable write may or may not have been applied."""
+    """A non-replayable write may or may not have been applied.
+
+    ``settle_seconds``: how long the server may still be working on it (after a read
+    timeout the request can still be applied later), so look only after that.
+    """
+
+    def __init__(self, message: str, settle_seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.settle_seconds = settle_seconds
 
 
 RETRY_AFTER_CEILING = 300.0  # a 429 asking for longer is a spent daily budget: stop, don't wait
@@ -106,8 +114,10 @@ class Transport:
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if not replay_safe:
+                    timed_out = isinstance(exc, requests.Timeout)
                     raise OutcomeUnknownError(
-                        f"{where}: no answer ({type(exc).__name__})"
+                        f"{where}: no answer ({type(exc).__name__})",
+                        min(2 * self.timeout, 120.0) if timed_out else 0.0,
                     ) from None
                 if attempt >= self.max_retries:
                     raise FatalApiError(
@@ -164,6 +174,7 @@ def write_once(
     *,
     attempts: int,
     pause: Callable[[int], None],
+    sleep: Callable[[float], None] = time.sleep,
 ) -> requests.Response | Any:
     """Send a create so that it is applied at most once.
 
@@ -175,6 +186,8 @@ def write_once(
             return send()
         except OutcomeUnknownError as exc:
             logger.info("%s; checking whether the write was applied before retrying", exc)
+            if exc.settle_seconds:
+                sleep(exc.settle_seconds)  # a timed-out request may still be in the server's hands
             found = find_applied()
             if found is not None:
                 return found

@@ -158,6 +158,12 @@ def _text(value: Any) -> Any:
     return value
 
 
+def _says_no_change(message: str) -> bool:
+    """406 means "no change" on *Change, but the API also uses it for unacceptable values."""
+    text = message.casefold()
+    return any(word in text for word in ("change", "same", "current", "identical"))
+
+
 def _money(value: Any) -> Any:
     try:
         return f"{Decimal(str(value)):.2f}" if value not in (None, "") else value
@@ -181,6 +187,7 @@ class OnpipelineAccount:
             config.get("api_url"),
             requests_per_minute=int(config.get("requests_per_minute", api.REQUESTS_PER_MINUTE)),
             backoff_base=0.5,
+            timeout=float(config.get("request_timeout") or 60),
             backoff_max=30.0,
         )
         self._fields: dict[str, dict[str, str]] = {}
@@ -196,7 +203,9 @@ class OnpipelineAccount:
         except api.OnpipelineRetriableError as exc:
             if idempotent or isinstance(exc, api.OnpipelineRateLimitError):
                 raise FatalApiError(f"{exc} (after every retry)") from None
-            raise OutcomeUnknownError(str(exc)) from None
+            timed_out = "Timeout" in exc.message  # the server may still apply it: wait first
+            settle = min(2 * self.client.timeout, 120.0) if timed_out else 0.0
+            raise OutcomeUnknownError(str(exc), settle) from None
         except api.OnpipelineResponseError as exc:
             raise FatalApiError(str(exc)) from None
 
@@ -429,7 +438,7 @@ class Entity(EntityWriter):
         try:
             self.account.call(self.spec.change, {self.spec.id_field: crm_id, **payload})
         except api.OnpipelineError as exc:
-            if exc.code == "406":
+            if exc.code == "406" and _says_no_change(exc.message):
                 return "unchanged"  # the documented "no change made" answer
             if exc.code == "404":
                 return None

@@ -42,6 +42,8 @@ class Spec:
     required: tuple[tuple[str, ...], ...] = ()
     references: Mapping[str, str] = field(default_factory=dict)  # body field -> stream
     datetimes: frozenset[str] = frozenset()  # sent as "YYYY-MM-DD HH:MM:SS" (UTC)
+    rfc3339: frozenset[str] = frozenset({"add_time"})  # sent as "YYYY-MM-DDTHH:MM:SSZ"
+    create_only: frozenset[str] = frozenset({"add_time"})  # PATCH refuses them
     dates: frozenset[str] = frozenset()
     booleans: frozenset[str] = frozenset()
 
@@ -72,11 +74,13 @@ ENTITIES: dict[str, Spec] = {
                 "expected_close_date",
                 "label_ids",
                 "custom_fields",
+                "add_time",
             ]
         ),
         required=(("title",),),
         references={"person_id": "persons", "org_id": "organizations"},
-        datetimes=frozenset({"archive_time", "close_time", "won_time", "lost_time"}),
+        datetimes=frozenset({"archive_time"}),
+        rfc3339=frozenset({"add_time", "close_time", "won_time", "lost_time"}),
         dates=frozenset({"expected_close_date"}),
         booleans=frozenset({"is_archived"}),
     ),
@@ -94,6 +98,7 @@ ENTITIES: dict[str, Spec] = {
                 "label_ids",
                 "marketing_status",
                 "custom_fields",
+                "add_time",
             ]
         ),
         required=(("name",),),
@@ -115,6 +120,7 @@ ENTITIES: dict[str, Spec] = {
                 "industry",
                 "annual_revenue",
                 "employee_count",
+                "add_time",
             ]
         ),
         required=(("name",),),
@@ -254,14 +260,14 @@ def standard_properties(stream: str) -> set[str]:
         return set(spec.writable if spec else ()) | {"id", "add_time", "update_time"}
 
 
-def api_datetime(value: Any) -> Any:
-    """Pipedrive body datetimes: ``YYYY-MM-DD HH:MM:SS`` in UTC."""
+def api_datetime(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S") -> Any:
+    """Pipedrive body datetimes in UTC: v1 style ``YYYY-MM-DD HH:MM:SS`` unless told."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return value
-    return plain(value)
+    return plain(value, datetime_format=fmt)
 
 
 def api_date(value: Any) -> Any:
@@ -322,6 +328,7 @@ class PipedriveAccount:
             self.connection.session,
             api.error_message,
             pool_size=pool_size,
+            timeout=float(config.get("request_timeout") or 60),
         )
         self._fields: dict[str, list[CustomField]] = {}
         self._lock = threading.Lock()
@@ -381,7 +388,7 @@ class PipedriveAccount:
             return self.transport.send("POST", path, json=dict(body), replay_safe=False)
 
         result = write_once(
-            send, find_applied, attempts=self.transport.max_retries + 1, pause=self.transport.pause
+            send, find_applied, attempts=self.transport.max_retries + 3, pause=self.transport.pause
         )
         if isinstance(result, str):
             return result
@@ -483,6 +490,8 @@ class EntityV2(EntityWriter):
             return None
         if name in spec.datetimes:
             return api_datetime(value)
+        if name in spec.rfc3339:
+            return api_datetime(value, "%Y-%m-%dT%H:%M:%SZ")
         if name in spec.dates:
             return api_date(value)
         if name in spec.booleans:
@@ -605,7 +614,15 @@ class EntityV2(EntityWriter):
                 return str(item["id"])
         return None
 
+    def would_update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        body = {k: v for k, v in body.items() if k not in self.spec.create_only}
+        current = self.fetch(crm_id)
+        if current is None:
+            return None
+        return "unchanged" if same(_comparable(body), current) else "updated"
+
     def update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        body = {k: v for k, v in body.items() if k not in self.spec.create_only}
         current = self.fetch(crm_id)
         if current is None:
             return None

@@ -319,6 +319,7 @@ class CRMSink(BatchSink):
         run = self.run
         if run.write_mode == "update_only":
             raise RefusedError("no existing record matches it, and write_mode is update_only")
+        body = _without_nulls(body)  # a new record has nothing to clear; the API's defaults stand
         missing = self.writer.missing_required(body)
         if missing:
             raise RefusedError(
@@ -375,4 +376,13 @@ def check_match_keys(
                 f"match_keys.{stream} must be a field name or a list of field names"
             )
         out[stream] = names
+    return out
+
+
+def _without_nulls(body: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in body.items() if v is not None}
+    if isinstance(out.get("custom_fields"), Mapping):
+        out["custom_fields"] = {k: v for k, v in out["custom_fields"].items() if v is not None}
+        if not out["custom_fields"]:
+            del out["custom_fields"]
     return out

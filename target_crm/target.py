@@ -144,6 +144,13 @@ class TargetCRM(Target):
             "is kept within the API's limit by the shared request budget.",
         ),
         th.Property(
+            "request_timeout",
+            th.NumberType,
+            default=60,
+            description="Seconds to wait for an answer. A create that times out is looked for "
+            "in the CRM (after twice this long) before it is sent again, never blindly resent.",
+        ),
+        th.Property(
             "max_requests_per_2s",
             th.IntegerType,
             description="Pipedrive: never send more than this many requests per 2 s (default: "
