@@ -2,8 +2,9 @@
 
 Starts ``crm-sandbox serve`` as a child process (its own interpreter, so its own core), walks
 ``GET /api/v2/deals?limit=500`` with the cursor over one keep-alive session, and prints
-records/s and pages/s. Also times bare control requests, so a slow figure can be pinned on the
-HTTP layer or on the deals endpoint.
+records/s and pages/s. Also measures the HTTP layer alone (the same server answering a fixed,
+pre-encoded page of 500 records, and bare control requests), so a slow figure can be pinned on
+the server core or on the deals endpoint.
 
     .venv/bin/python benchmarks/sandbox_serve.py --size 100000
 """
@@ -12,11 +13,66 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
+from typing import Any
 
 import requests
 
+from crm_sandbox.core import Request, Response, SandboxContext, Settings
+from crm_sandbox.server import SandboxServer
 from crm_sandbox.testing import running_sandbox
+
+FIXED_RECORDS = 500
+FIXED_PAGE = json.dumps(
+    {
+        "success": True,
+        "data": [{"id": i, "padding": "x" * 1800} for i in range(FIXED_RECORDS)],
+        "additional_data": {"next_cursor": None},
+    }
+).encode()
+
+
+class FixedPage:
+    """A provider that answers every request with the same pre-encoded page: no rendering."""
+
+    name = "pipedrive"
+
+    def __init__(self, ctx: SandboxContext) -> None:
+        self.ctx = ctx
+
+    def handle(self, request: Request) -> Response:
+        self.ctx.counters.hit("pipedrive GET fixed")
+        return Response(200, FIXED_PAGE, {"Content-Type": "application/json; charset=utf-8"})
+
+    def reset(self) -> None:
+        return None
+
+    def control(self, request: Request) -> Response | None:
+        return None
+
+
+def _serve_fixed(queue: Any) -> None:
+    server = SandboxServer(Settings(), providers={"pipedrive": FixedPage})
+    queue.put(server.base_url)
+    server.serve_forever()
+
+
+def http_layer_records_per_s(pages: int = 300) -> float:
+    """Records/s of the server core alone, in a child process, client not parsing."""
+    queue: Any = multiprocessing.Queue()
+    child = multiprocessing.Process(target=_serve_fixed, args=(queue,), daemon=True)
+    child.start()
+    try:
+        base_url = queue.get(timeout=60)
+        with requests.Session() as session:
+            started = time.perf_counter()
+            for _ in range(pages):
+                session.get(f"{base_url}/pipedrive/api/v2/deals", timeout=30).raise_for_status()
+            return pages * FIXED_RECORDS / (time.perf_counter() - started)
+    finally:
+        child.terminate()
+        child.join()
 
 
 def walk_deals(session: requests.Session, url: str, limit: int) -> tuple[int, int, int]:
@@ -53,6 +109,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="walks of all deals (best counts)")
     args = parser.parse_args()
 
+    http_layer = http_layer_records_per_s()
     started = time.perf_counter()
     with running_sandbox(in_process=False, size=args.size, seed=args.seed) as sb:
         startup = time.perf_counter() - started
@@ -70,6 +127,10 @@ def main() -> None:
     records, pages, size, elapsed = best
     print(f"crm-sandbox serve --size {args.size} --seed {args.seed}: started in {startup:.1f} s")
     print(f"bare control requests (GET /_sandbox/health): {health_rps:,.0f} requests/s")
+    print(
+        f"HTTP layer alone (fixed {len(FIXED_PAGE) / 1e6:.1f} MB page of {FIXED_RECORDS} records):"
+        f" {http_layer:,.0f} records/s"
+    )
     print(
         f"GET /api/v2/deals?limit={args.limit} by cursor: {records:,} records in {pages:,} pages, "
         f"{size / 1e6:,.1f} MB, {elapsed:.2f} s"
