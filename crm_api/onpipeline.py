@@ -28,8 +28,9 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,7 +42,6 @@ from crm_api.governor import RequestBudget
 DEFAULT_API_URL = "https://api.onpipeline.com"
 REQUESTS_PER_MINUTE = 60  # the vendor's published limit per account
 LAST_UPDATE_HOURS = (3, 6, 12, 24)  # the only windows the LastUpdate resource accepts
-LOCAL_FORMAT = "YYYY-MM-DD HH:mm:ss"  # pendulum tokens for the API's datetime format
 CUSTOM_FIELD_TABLES = ("Persons", "Organizations", "Deals")
 
 logger = logging.getLogger(__name__)
@@ -334,7 +334,7 @@ def check_timezone(name: str | None) -> str:
     """Return a valid IANA time-zone name or raise a one-line :class:`OnpipelineConfigError`."""
     tz = name or "UTC"
     try:
-        pendulum.timezone(tz)
+        _zone(tz)
     except Exception:
         raise OnpipelineConfigError(
             f"timezone {tz!r} is not an IANA time-zone name (e.g. Europe/Rome, America/New_York)"
@@ -346,29 +346,44 @@ def _is_empty_date(value: Any) -> bool:
     return value is None or (isinstance(value, str) and (not value.strip() or value[:4] == "0000"))
 
 
-def to_utc(local: Any, tz: str) -> str | None:
-    """``"2015-02-09 12:35:41"`` in ``tz`` -> ``"2015-02-09T11:35:41Z"``; empty/zero -> None.
+_LOCAL = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)$")
 
-    Values that already carry an offset (RFC 3339) are converted as they are.
+
+@lru_cache(maxsize=64)
+def _zone(tz: str) -> tzinfo:
+    # Loading a zone reads its tzfile: once per name, not once per value (100k records/run).
+    return pendulum.timezone(tz)
+
+
+def parse_local(local: Any, tz: str) -> datetime | None:
+    """``"2015-02-09 12:35:41"`` in ``tz`` -> an aware datetime; empty/zero/garbage -> None.
+
+    A local time that occurs twice (the hour when clocks go back) is read as the first one.
+    Values that already carry an offset (RFC 3339) keep it.
     """
     if _is_empty_date(local):
         return None
     text = str(local).strip()
+    match = _LOCAL.match(text) if len(text) == 19 else None
     try:
-        if "T" in text or text.endswith("Z") or re.search(r"[+-]\d\d:?\d\d$", text):
-            parsed = pendulum.parse(text)
-        else:
-            parsed = pendulum.from_format(text[:19], LOCAL_FORMAT, tz=tz)
+        if match:
+            year, month, day, hour, minute, second = (int(part) for part in match.groups())
+            return datetime(year, month, day, hour, minute, second, tzinfo=_zone(tz))
+        value = pendulum.parse(text, tz=tz)
     except ValueError:
         return None
-    if not isinstance(parsed, datetime):
-        return None
-    return pendulum.instance(parsed).in_tz("UTC").format("YYYY-MM-DDTHH:mm:ss[Z]")
+    return value if isinstance(value, datetime) else None
+
+
+def to_utc(local: Any, tz: str) -> str | None:
+    """``"2015-02-09 12:35:41"`` in ``tz`` -> ``"2015-02-09T11:35:41Z"``; empty/zero -> None."""
+    parsed = parse_local(local, tz)
+    return None if parsed is None else parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def to_local(moment: datetime, tz: str) -> str:
     """A datetime (aware) -> the API's local ``YYYY-MM-DD HH:MM:SS`` in ``tz``."""
-    return pendulum.instance(moment).in_tz(tz).format(LOCAL_FORMAT)
+    return moment.astimezone(_zone(tz)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def clean_date(value: Any) -> str | None:
@@ -455,6 +470,7 @@ __all__ = [
     "clean_date",
     "custom_field_columns",
     "parse_envelope",
+    "parse_local",
     "snake_case",
     "to_integer",
     "to_local",

@@ -37,10 +37,10 @@ from crm_api.onpipeline import (
     check_api_url,
     check_timezone,
     custom_field_columns,
-    to_utc,
+    parse_local,
 )
 from tap_crm.onpipeline import windows
-from tap_crm.onpipeline.client import OnpipelineStream, as_records, moment
+from tap_crm.onpipeline.client import OnpipelineStream, as_records
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
@@ -109,8 +109,7 @@ class ChangeTrackedStream(OnpipelineStream):
             since = max(last, start)
             changed = self.call("LastUpdate", {"Resource": self.resource, "Hours": str(hours)})
             for record in as_records(changed):
-                created = to_utc(record.get("Created"), self.timezone)
-                when = moment(created) if created else None
+                when = parse_local(record.get("Created"), self.timezone)
                 # Records created since the last sync come from the windows below, once.
                 if when is None or start <= when < since:
                     yield record
@@ -192,8 +191,10 @@ class EventsStream(OnpipelineStream):
             )
         for record in self.read_created(self.start, now.add(seconds=1)):
             if last is not None:
-                changed = to_utc(record.get("LastUpdate") or record.get("Created"), self.timezone)
-                if changed is not None and moment(changed) < last:
+                changed = parse_local(
+                    record.get("LastUpdate") or record.get("Created"), self.timezone
+                )
+                if changed is not None and changed < last:
                     continue
             yield record
         self.remember_sync(now)
