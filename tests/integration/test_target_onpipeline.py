@@ -1,4 +1,4 @@
-"""target-crm writing into the sandbox's Onpipeline over HTTP, checked through its List resources."""
+"""target-crm writing into the sandbox's Onpipeline over HTTP, checked through its List calls."""
 
 from __future__ import annotations
 
