@@ -258,12 +258,14 @@ class OnpipelineClient:
                 wait = exc.retry_after
                 if wait is None:
                     wait = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-                if isinstance(exc, OnpipelineRateLimitError):
-                    self.budget.hold(wait)  # everyone sharing the budget waits, not just us
                 logger.warning(
                     "%s; retry %d of %d in %.1f s", exc, attempt, self.max_tries - 1, wait
                 )
-                self._sleep(wait)
+                if isinstance(exc, OnpipelineRateLimitError):
+                    # Everyone sharing the budget waits, not just us: the next acquire() does.
+                    self.budget.hold(wait)
+                else:
+                    self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, resource: str, body: bytes) -> Envelope:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 
+from crm_api.governor import RequestBudget
 from crm_api.onpipeline import (
     OnpipelineAuthError,
     OnpipelineClient,
@@ -170,13 +171,29 @@ def test_500_and_dropped_connections_are_retried_with_backoff() -> None:
     assert sleeps == [1.0, 2.0]
 
 
-def test_429_honours_retry_after() -> None:
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_429_holds_the_shared_budget_for_retry_after() -> None:
     limited = FakeResponse(
         429, b'{"Error":{"Code":"429","Message":"Too many"}}', {"Retry-After": "7"}
     )
-    client, _, sleeps = make_client([limited, OK])
-    client.call("UsersList")
-    assert sleeps == [7.0]
+    fake = FakeTime()
+    budget = RequestBudget(60, 60.0, clock=fake.clock, sleep=fake.sleep)
+    client, session, _ = make_client([limited, OK], budget=budget)
+    assert client.call("UsersList") == [{"ID": "1"}]
+    assert len(session.sent) == 2
+    assert fake.sleeps == [7.0]  # the retry waited in the budget every sender shares
 
 
 def test_retries_give_up_with_the_last_error() -> None:
