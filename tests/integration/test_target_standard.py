@@ -109,7 +109,8 @@ target_suite = SingerTestSuite(
         # Left out:
         # - TargetMultipleStateMessages: the SDK itself keeps it out of the suite (a target
         #   relays only the latest STATE after a full drain); our STATE rule is tested in
-        #   test_target_pipedrive.py::test_state_is_emitted_only_after_the_records_before_it_are_written.
+        #   test_target_pipedrive.py (test_state_is_emitted_only_after_the_records_before_it_
+        #   are_written).
         # - TargetRecordMissingRequiredProperty: not in the SDK's default suite either; a record
         #   that breaks its schema is rejected and reported here (test_target_pipedrive.py::
         #   test_rejected_records_land_in_the_file_and_the_exit_status_follows_the_limit).
