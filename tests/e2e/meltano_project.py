@@ -12,10 +12,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,6 +104,13 @@ class MeltanoProject:
                 "TARGET_JSONL_DESTINATION_PATH": str(workdir / "jsonl"),
             }
         )
+        # target-crm's id maps and rejected-records files, per instance, out of the checkout.
+        for instance in ("PIPEDRIVE", "PIPEDRIVE_MIGRATE", "ONPIPELINE"):
+            name = instance.lower().replace("_", "-")
+            self.env[f"TARGET_CRM__{instance}_ID_MAP_PATH"] = str(workdir / f"{name}-ids.sqlite")
+            self.env[f"TARGET_CRM__{instance}_REJECTED_RECORDS_PATH"] = str(
+                workdir / f"{name}-rejected.jsonl"
+            )
         self.env.update(env)
 
     def run(
@@ -124,3 +132,10 @@ class MeltanoProject:
                 f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
             )
         return result
+
+    def id_map(self, instance: str) -> dict[tuple[str, str], str]:
+        """target-crm's id map of one instance: (stream, source key) -> CRM id."""
+        path = self.env[f"TARGET_CRM__{instance.upper().replace('-', '_')}_ID_MAP_PATH"]
+        with closing(sqlite3.connect(path)) as db:
+            rows = db.execute("select stream, source_key, crm_id from ids").fetchall()
+        return {(stream, key): crm_id for stream, key, crm_id in rows}
