@@ -1,0 +1,67 @@
+"""The Meltano commands users reach for: invoke --discover, config print, logs and metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from crm_sandbox.testing import SandboxHandle
+from tests.e2e.meltano_project import ROOT, MeltanoProject
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("provider", ["pipedrive", "onpipeline"])
+def test_invoke_discover_lists_a_stream_for_every_schema(
+    provider: str, meltano: MeltanoProject
+) -> None:
+    result = meltano.run("invoke", f"tap-crm--{provider}", "--discover")
+    catalog = json.loads(result.stdout)
+    streams = {entry["tap_stream_id"] for entry in catalog["streams"]}
+    schemas = {path.stem for path in (ROOT / "schemas" / provider).glob("*.json")}
+    assert schemas, f"no schemas under schemas/{provider}"
+    assert schemas <= streams
+    assert {"deals", "persons", "organizations"} <= streams
+
+
+def test_config_print_shows_the_instance_settings_and_hides_the_token(
+    meltano: MeltanoProject, sandbox: SandboxHandle
+) -> None:
+    result = meltano.run("config", "print", "tap-crm--pipedrive", "--format=json")
+    config = json.loads(result.stdout)
+    assert config["provider"] == "pipedrive"
+    assert config["api_url"] == sandbox.pipedrive_url
+    assert config["api_token"] != sandbox.api_token
+    assert sandbox.api_token not in result.stdout + result.stderr
+
+
+def test_metrics_name_their_stream_and_log_level_is_respected(
+    meltano: MeltanoProject, sandbox: SandboxHandle
+) -> None:
+    jsonl = Path(meltano.env["TARGET_JSONL_DESTINATION_PATH"])
+    result = meltano.run("run", "tap-crm--onpipeline", "target-jsonl")
+    counted = {}
+    for line in result.stderr.splitlines():
+        found = re.search(r"METRIC: (\{.*\})$", line)
+        if found:
+            metric = json.loads(found.group(1))
+            if metric["metric"] == "record_count":
+                stream = metric["tags"]["stream"]
+                counted[stream] = counted.get(stream, 0) + metric["value"]
+    persons = (jsonl / "persons.jsonl").read_text(encoding="utf-8").splitlines()
+    assert (
+        counted["persons"]
+        == len(persons)
+        == sandbox.control("GET", "/onpipeline/summary")["counts"]["persons"]
+    )
+    assert sandbox.api_token not in result.stderr
+
+    quiet = meltano.run(
+        "--log-level=warning", "run", "--full-refresh", "tap-crm--onpipeline", "target-jsonl"
+    )
+    assert "[info" not in quiet.stderr
+    assert "METRIC" not in quiet.stderr
+    assert (jsonl / "persons.jsonl").exists()
