@@ -43,7 +43,7 @@ def test_metrics_name_their_stream_and_log_level_is_respected(
 ) -> None:
     jsonl = Path(meltano.env["TARGET_JSONL_DESTINATION_PATH"])
     result = meltano.run("run", "tap-crm--onpipeline", "target-jsonl")
-    counted = {}
+    counted: dict[str, int] = {}
     for line in result.stderr.splitlines():
         found = re.search(r"METRIC: (\{.*\})$", line)
         if found:
