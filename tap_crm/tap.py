@@ -87,19 +87,16 @@ class TapCRM(Tap):
         *onpipeline.SETTINGS,
     ).to_dict()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if kwargs.get("validate_config", True):
-            provider = PROVIDERS.get(self.config.get("provider", ""))
-            problems = common_problems(dict(self.config))
-            check = getattr(provider, "config_problems", None)
-            if check is not None:
-                problems += check(dict(self.config))
-            if problems:
-                raise ConfigValidationError(problems[0], errors=problems)
-
     def discover_streams(self) -> list[Stream]:
+        # Checked here, not after __init__: the SDK discovers streams while constructing the
+        # tap (to set up stream maps), and discovery may already call the API.
         provider = PROVIDERS[self.config["provider"]]
+        problems = common_problems(dict(self.config))
+        check = getattr(provider, "config_problems", None)
+        if check is not None:
+            problems += check(dict(self.config))
+        if problems:
+            raise ConfigValidationError(problems[0], errors=problems)
         try:
             return list(provider.discover_streams(self))
         except PipedriveError as exc:  # e.g. a refused token while reading custom fields
