@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 MELTANO_VENV ?= .venv-meltano
 MELTANO_SPEC ?= meltano~=4.4.1
 
-.PHONY: demo test lint venv meltano
+.PHONY: demo demo-sandbox test lint venv meltano
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ venv: $(BIN)/.installed
 
 meltano: $(MELTANO_VENV)/.installed
 
+# The full pipeline: crm-sandbox -> meltano run into DuckDB -> reverse ETL from a CSV.
 demo: venv meltano
+	bash scripts/demo_meltano.sh
+
+# Only crm-sandbox, answering for both APIs.
+demo-sandbox: venv
 	bash scripts/demo.sh
 
 lint: venv
