@@ -2,9 +2,10 @@
 
 A window is a half-open range ``[start, stop)`` of integer *units* (epoch seconds for the
 ``MinCreated``/``MaxCreated`` filters, day numbers for invoices' ``MinDate``/``MaxDate``). The
-walk starts with a small window, doubles it while answers stay small (so empty years cost a
-few calls, not hundreds), and when an answer reaches ``max_records`` it throws that answer
-away and asks again for the first half, recursively, down to a single unit. Only one answer
+walk starts with a small window and sizes each next one from the density just seen (aiming at
+70% of ``max_records``, at most doubling, so empty years cost a few calls, not hundreds); when
+an answer reaches ``max_records`` it throws that answer away and asks again for the first
+half, recursively, down to a single unit. Only one answer
 is held at a time, so memory stays flat however large the account is.
 """
 
@@ -40,6 +41,7 @@ def walk(
     """Cover ``[start, stop)`` with windows whose answers stay below ``max_records``."""
     largest = max(1, largest_size)
     size = max(1, min(first_size, largest))
+    target = max(1, int(max_records * 0.7))
     cursor = start
     while cursor < stop:
         end = min(stop, cursor + size)
@@ -49,9 +51,11 @@ def walk(
             del records
             continue
         yield WindowResult(cursor, end, records, overfull=len(records) >= max_records)
+        # Aim the next window at ~70% of the max from the density just seen (at most
+        # doubling), so a steady account settles on full answers with few discarded ones.
+        scaled = (end - cursor) * target // len(records) if records else size * 2
+        size = max(1, min(largest, size * 2, scaled))
         cursor = end
-        if len(records) < max_records // 2:
-            size = min(largest, size * 2)  # sparse: take bigger steps
 
 
 def created_filter(start: int, stop: int, tz: str) -> dict[str, str]:

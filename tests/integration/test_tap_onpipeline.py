@@ -199,6 +199,19 @@ def test_a_third_run_after_a_full_read_is_incremental_again(
     assert "deals: incremental: changes via LastUpdate 6 h" in caplog.text
 
 
+def test_a_deal_deleted_since_the_last_run_arrives_with_status_deleted(
+    sandbox: SandboxHandle,
+) -> None:
+    config = config_for(sandbox)
+    first = sync(config)
+    open_deal = next(d["DealID"] for d in first.records["deals"] if d["Status"] == "open")
+    sandbox.advance_clock(600)
+    client = OnpipelineClient(sandbox.api_token, sandbox.onpipeline_url, requests_per_minute=0)
+    client.call("DealDelete", {"DealID": open_deal})
+    second = sync(config, first.state)
+    assert [(d["DealID"], d["Status"]) for d in second.records["deals"]] == [(open_deal, "deleted")]
+
+
 # -- invoices ----------------------------------------------------------------------------------
 
 

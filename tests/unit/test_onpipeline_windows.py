@@ -66,3 +66,14 @@ def test_date_filter_is_inclusive_days() -> None:
         "MinDate": "2022-05-01",
         "MaxDate": "2022-05-31",
     }
+
+
+def test_empty_stretches_cost_few_calls_even_with_a_tiny_max() -> None:
+    calls: list[tuple[int, int]] = []
+    results = list(
+        windows.walk(
+            0, 10_000, fake_fetch([9_999], calls), max_records=2, first_size=1, largest_size=512
+        )
+    )
+    assert [p for r in results for p in r.records] == [9_999]
+    assert len(calls) < 40  # doubling to 512, then steps of 512: not one call per unit
