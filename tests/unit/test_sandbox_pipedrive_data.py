@@ -85,7 +85,9 @@ def test_hard_cases_are_in_the_data() -> None:
 def test_same_seed_same_bytes(path: str) -> None:
     def body(api: PipedriveAPI) -> bytes:
         request = Request.from_raw("GET", path, "limit=200", {"x-api-token": "sandbox-token"}, b"")
-        return api.handle(request).body
+        response = api.handle(request)
+        assert response.status == 200, response.body
+        return response.body
 
     assert body(make(80)) == body(make(80))
     assert body(make(80)) != body(make(80, seed=43))
