@@ -96,4 +96,13 @@ class RequestBudget:
         if limit is not None and limit > 0 and limit != self._limit:
             self.set_limit(limit)
         if remaining is not None and remaining <= 0 and reset_seconds is not None:
-            self.hold(reset_seconds)
+            # When our own window is full too, the server only confirms what the sliding
+            # window already enforces (and exactly: the oldest send leaves it). Holding for
+            # the server's whole-second reset on top would idle up to 2 s per window. Hold
+            # only when the server counts sends we did not make (another client, a restart).
+            with self._lock:
+                horizon = self._clock() - self.window
+                ours = sum(1 for sent in self._sent if sent > horizon)
+                already_full = bool(self._limit) and ours >= self._limit
+            if not already_full:
+                self.hold(reset_seconds)

@@ -183,3 +183,35 @@ def test_oauth_401_refreshes_once_per_rejected_token(
     auth.refresh_after_401(f"Bearer {token}")
     auth.refresh_after_401(f"Bearer {token}")  # a second thread saw the same 401: no refresh
     assert len(server.calls) == 2
+
+
+class _FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_spent_window_we_filled_ourselves_costs_no_extra_hold() -> None:
+    fake = _FakeTime()
+    budget = RequestBudget(4, 2.0, clock=fake.clock, sleep=fake.sleep)
+    for _ in range(4):
+        budget.acquire()
+        fake.now += 0.1
+    # the server agrees the window is spent and rounds its reset up to 2 s
+    budget.observe(limit=4, remaining=0, reset_seconds=2)
+    budget.acquire()
+    assert fake.now == pytest.approx(2.0)  # the oldest send left the window: no more
+
+
+def test_a_window_spent_by_another_client_holds_everyone() -> None:
+    fake = _FakeTime()
+    budget = RequestBudget(4, 2.0, clock=fake.clock, sleep=fake.sleep)
+    budget.acquire()
+    budget.observe(limit=4, remaining=0, reset_seconds=2)
+    budget.acquire()
+    assert fake.now == pytest.approx(2.0)
