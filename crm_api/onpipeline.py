@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -234,6 +235,7 @@ class OnpipelineClient:
             "User-Agent": user_agent,
         }
         self._clock_offset: float | None = None  # server clock minus ours, in seconds
+        self._zone_checked = False
         self.request_count = 0
 
     def call(
@@ -293,16 +295,42 @@ class OnpipelineClient:
         except OnpipelineRetriableError as exc:
             exc.retry_after = _retry_after(response.headers.get("Retry-After"))
             raise
-        self._learn_clock(envelope.header.get("Time"))
+        self._learn_clock(envelope.header.get("Time"), response.headers.get("Date"))
         return envelope
 
-    def _learn_clock(self, header_time: Any) -> None:
-        server = to_utc(header_time, self.timezone) if isinstance(header_time, str) else None
-        if server is not None:
-            self._clock_offset = pendulum.parse(server).timestamp() - time.time()  # type: ignore[union-attr]
+    def _learn_clock(self, header_time: Any, http_date: str | None) -> None:
+        """Track the API's clock, and warn once if ``timezone`` is not the account's zone.
+
+        The HTTP ``Date`` header is UTC; ``Header.Time`` is the account's local time. Their
+        difference is the account's UTC offset, which must match the configured zone's, or
+        every datetime the tap converts would be off by the difference.
+        """
+        local = parse_local(header_time, self.timezone)
+        server_utc = _http_date(http_date)
+        if server_utc is not None:
+            self._clock_offset = server_utc.timestamp() - time.time()
+        elif local is not None:
+            self._clock_offset = local.timestamp() - time.time()
+        if local is None or server_utc is None or self._zone_checked:
+            return
+        self._zone_checked = True
+        wall = local.replace(tzinfo=UTC)
+        observed = round((wall - server_utc).total_seconds() / 900) * 900
+        offset = local.utcoffset()
+        expected = int(offset.total_seconds()) if offset else 0
+        if abs(observed - expected) >= 900:
+            logger.warning(
+                "the timezone setting %r (UTC%+.2g h) does not match the API's clock, which "
+                "reads UTC%+.2g h: set timezone to the account's IANA time zone, or every "
+                "datetime will be off by %.2g h",
+                self.timezone,
+                expected / 3600,
+                observed / 3600,
+                abs(observed - expected) / 3600,
+            )
 
     def server_now(self, probe_resource: str = "UsersList") -> pendulum.DateTime:
-        """The API's current time (UTC), learned from ``Header.Time``.
+        """The API's current time (UTC), from the HTTP ``Date`` (else ``Header.Time``).
 
         Windows must end at the *server's* now, not ours: clocks drift (and the sandbox's can
         be moved forward). If no call has taught us the offset yet, one cheap call does.
@@ -319,6 +347,16 @@ class OnpipelineClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -250,6 +250,16 @@ def test_datetimes_are_converted_from_the_account_time_zone_to_utc(
             assert record["Created"].endswith("Z")
 
 
+def test_a_wrong_timezone_setting_is_called_out(
+    sandbox: SandboxHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    sandbox.configure(timezone="America/New_York")
+    with redirect_stderr(io.StringIO()):
+        TapCRM(config=config_for(sandbox, timezone="UTC"))
+    assert "does not match the API's clock" in caplog.text
+    assert "set timezone to the account's IANA time zone" in caplog.text
+
+
 def test_values_are_typed_and_custom_fields_become_columns(sandbox: SandboxHandle) -> None:
     run = sync(config_for(sandbox))
     deals = run.records["deals"]

@@ -266,3 +266,47 @@ def test_custom_field_columns_are_snake_case_unique_and_stable() -> None:
         "40": "first_name_40",
     }
     assert custom_field_columns(list(reversed(fields)), ["first_name"]) == columns
+
+
+def test_a_timezone_setting_that_disagrees_with_the_api_clock_is_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The API says 12:00 local while its Date header says 10:00 UTC: the account is UTC+2,
+    # but the setting says UTC.
+    answer = FakeResponse(
+        200,
+        b'{"Header":{"Time":"2024-07-01 12:00:00"},"Data":[]}',
+        {"Content-Type": "application/json", "Date": "Mon, 01 Jul 2024 10:00:00 GMT"},
+    )
+    session = FakeSession([answer, answer])
+    client = OnpipelineClient(
+        "t",
+        "http://127.0.0.1:1",
+        timezone="UTC",
+        requests_per_minute=0,
+        session=session,  # type: ignore[arg-type]
+    )
+    client.call("UsersList")
+    client.call("UsersList")
+    warnings = [r.getMessage() for r in caplog.records if "does not match" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "'UTC' (UTC+0 h)" in warnings[0]
+    assert "UTC+2 h" in warnings[0]
+    assert client.server_now().isoformat().startswith("2024-07-01T10:00")  # from Date
+
+
+def test_a_matching_timezone_setting_is_not_reported(caplog: pytest.LogCaptureFixture) -> None:
+    answer = FakeResponse(
+        200,
+        b'{"Header":{"Time":"2024-07-01 12:00:00"},"Data":[]}',
+        {"Content-Type": "application/json", "Date": "Mon, 01 Jul 2024 10:00:00 GMT"},
+    )
+    client = OnpipelineClient(
+        "t",
+        "http://127.0.0.1:1",
+        timezone="Europe/Rome",
+        requests_per_minute=0,
+        session=FakeSession([answer]),  # type: ignore[arg-type]
+    )
+    client.call("UsersList")
+    assert "does not match" not in caplog.text
