@@ -829,7 +829,8 @@ class PipedriveHandlers:
         record["local_won_date"] = day if status == "won" else None
         record["local_lost_date"] = day if status == "lost" else None
         if record.get("is_archived") and not before.get("is_archived"):
-            record["archive_time"] = clean.get("archive_time") or timefmt.v1(now)
+            given = clean.get("archive_time")  # input is "YYYY-MM-DD HH:MM:SS" UTC, output RFC 3339
+            record["archive_time"] = timefmt.iso(timefmt.parse_v1(given) or now) if given else stamp
         if not record.get("is_archived"):
             record["archive_time"] = None
 

@@ -215,11 +215,17 @@ def _custom_value(w: World, f: CustomField, x: int) -> Any:
     return None  # pragma: no cover - every seeded type is handled above
 
 
+def dumps_record(record: Record) -> bytes:
+    return _json(record).encode("utf-8")
+
+
 def fragment(t: Table, rid: int) -> bytes:
     """The record's JSON; generated records splice in pre-encoded custom fields (fast path)."""
     found = t.over.get(rid)
     if found is not None:
         return _json(found).encode("utf-8")
+    if t.generate is render_deal:
+        return deal_json(t, rid).encode("utf-8")
     gen: CustomGen | None = t.aux.get("custom_gen")
     assert t.generate is not None
     if gen is None:
@@ -302,6 +308,69 @@ def render_deal(t: Table, rid: int, custom: bool = True) -> Record:
     if custom:
         rec["custom_fields"] = w.custom["deal"].values(h)
     return rec
+
+
+# Pre-encoded JSON pieces of the deal fast path (``deal_json``).
+_TITLE_HEAD = [_json(word)[:-1] for word in DEAL_WORDS]  # opening quote, no closing one
+_ORG_TITLE = [_json(f"{stem} deal") for stem in ORG_STEM]
+_CURRENCY = [_json(code) for code in CURRENCIES]
+_LOST = [_json(reason) if reason else "null" for reason in LOST_REASONS]
+_BOOL = ("false", "true")
+
+
+def deal_json(t: Table, rid: int) -> str:
+    """``_json(render_deal(t, rid))`` built as one string: deal pages are the hot path.
+
+    Must stay byte-identical to the dict form (a unit test compares them on many records).
+    """
+    w: World = t.aux["world"]
+    c = t.cols
+    i = rid - 1
+    h = mix(t.salt ^ rid)
+    iso = timefmt.iso
+    code = c["status"][i]
+    add = c["add_time"][i]
+    upd = c["update_time"][i]
+    stage = c["stage_id"][i]
+    person = c["person_id"][i]
+    org = c["org_id"][i]
+    archived = c["archived"][i]
+    closed = upd if code else 0
+    value = 0 if h % 13 == 0 else round(((h >> 8) % 5_000_000) / 100 + (h >> 40) % 7 * 0.05, 2)
+    title = (
+        f'{_TITLE_HEAD[(h >> 4) % len(DEAL_WORDS)]} #{rid}"'
+        if h % 7
+        else _ORG_TITLE[(h >> 9) % len(ORG_STEM)]
+    )
+    null = "null"
+    close_time = f'"{iso(closed)}"' if closed else null
+    close_day = f'"{timefmt.day(closed)}"' if closed else null
+    won = code == 1
+    lost = code == 2
+    probability = w.stage_probability.get(stage) if not h % 3 else None
+    change = f'"{iso(add + (upd - add) // 2)}"' if upd > add else null
+    expected = f'"{timefmt.day(add + (h >> 30) % 180 * 86400)}"' if h % 4 else null
+    archive = f'"{iso(upd)}"' if archived else null
+    labels = "[]" if h % 3 else f"[{1 + (h >> 33) % 5}]"
+    origin = '"ManuallyCreated"' if h % 6 else '"API"'
+    gen: CustomGen = t.aux["custom_gen"]
+    return (
+        f'{{"id":{rid},"title":{title},"creator_user_id":{1 + (h >> 12) % w.n_users},'
+        f'"owner_id":{c["owner_id"][i]},"value":{value!r},'
+        f'"person_id":{person if person > 0 else null},"org_id":{org if org > 0 else null},'
+        f'"stage_id":{stage},"pipeline_id":{c["pipeline_id"][i]},'
+        f'"currency":{_CURRENCY[(h >> 20) % 6]},"add_time":"{iso(add)}","update_time":"{iso(upd)}",'
+        f'"stage_change_time":{change},"is_deleted":{_BOOL[c["deleted"][i]]},'
+        f'"is_archived":{_BOOL[archived]},"status":"{STATUSES[code]}",'
+        f'"probability":{null if probability is None else probability},'
+        f'"lost_reason":{_LOST[(h >> 24) % 5] if lost else null},"visible_to":{3 if h % 5 else 7},'
+        f'"close_time":{close_time},"won_time":{close_time if won else null},'
+        f'"lost_time":{close_time if lost else null},"local_won_date":{close_day if won else null},'
+        f'"local_lost_date":{close_day if lost else null},"local_close_date":{close_day},'
+        f'"expected_close_date":{expected},"archive_time":{archive},"label_ids":{labels},'
+        f'"origin":{origin},"origin_id":null,"channel":null,"channel_id":null,"acv":null,'
+        f'"arr":null,"mrr":null,"custom_fields":{gen.json(h)}}}'
+    )
 
 
 def person_name(t: Table, rid: int) -> tuple[str, str | None, str | None, int]:

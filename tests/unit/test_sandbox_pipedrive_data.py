@@ -91,3 +91,13 @@ def test_same_seed_same_bytes(path: str) -> None:
 
     assert body(make(80)) == body(make(80))
     assert body(make(80)) != body(make(80, seed=43))
+
+
+@pytest.mark.parametrize("seed", [42, 7])
+def test_deal_fast_path_matches_the_record(seed: int) -> None:
+    from crm_sandbox.pipedrive import data
+
+    api = make(1500, seed=seed)
+    deals = api.handlers.store["deals"]
+    for rid in deals.ids():
+        assert data.fragment(deals, rid) == data.dumps_record(deals.get(rid)), rid
