@@ -58,10 +58,7 @@ def control(api: OnpipelineAPI, request: Request) -> Response | None:
         return Response.json(200, {"read_write": token, "read_only": token + "-readonly"})
     if request.method == "GET" and head == "summary":
         store = api.store
-        counts = {
-            kind: sum(1 for _ in store.records(kind, range(store.count(kind))))
-            for kind in RECORD_KINDS
-        }
+        counts = {kind: len(store.live(kind)) for kind in RECORD_KINDS}
         return Response.json(200, {"counts": counts, "custom_fields": store.custom_fields})
     return None
 
@@ -71,7 +68,7 @@ def _ids(api: OnpipelineAPI, entity: str) -> Response:
     account = store.account
     ids: list[str]
     if entity in RECORD_KINDS:
-        ids = [store.id_of(entity, i) for i, _ in store.records(entity, range(store.count(entity)))]
+        ids = [store.id_of(entity, i) for i in store.live(entity)]
     elif entity == "invoice_items":
         ids = [
             f"{store.id_of('invoices', i)}:{line}"
@@ -141,7 +138,7 @@ def _touch(api: OnpipelineAPI, body: dict[str, Any]) -> Response:
         count = body.get("count")
         if not isinstance(count, int) or count < 0:
             return _error(400, 'give "ids": [...] or "count": n')
-        live = [i for i, _ in store.records(entity, range(store.count(entity)))]
+        live = store.live(entity)
         step = len(live) / count if count else 0
         indexes = sorted({live[int(k * step)] for k in range(min(count, len(live)))})
     now = api.now_ts()

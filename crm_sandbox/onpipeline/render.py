@@ -8,7 +8,7 @@ strings. Field names and order follow the objects in the API reference.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,11 +54,6 @@ class LocalTime:
             day = self._dates[days] = (_EPOCH + timedelta(days=days)).isoformat()
         return f"{day} {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
 
-    def to_utc(self, wall: int) -> int:
-        """The UTC instant of a local wall time (the earlier one when it occurs twice)."""
-        naive = datetime(1970, 1, 1) + timedelta(seconds=wall)  # noqa: DTZ001 - a wall time
-        return int(naive.replace(tzinfo=self.zone).timestamp())
-
 
 def parse_wall(text: Any, end_of_day: bool = False) -> int | None:
     """``YYYY-MM-DD[ HH:MM:SS]`` -> wall seconds; a bare date means its first (or last) second.
@@ -79,10 +74,6 @@ def parse_wall(text: Any, end_of_day: bool = False) -> int | None:
     if h > 23 or (mi or 0) > 59 or (s or 0) > 59:
         return None
     return seconds + h * 3600 + (mi or 0) * 60 + (s or 0)
-
-
-def utc_now_text(now: datetime, local: LocalTime) -> str:
-    return local.format(int(now.astimezone(UTC).timestamp()))
 
 
 class Renderer:

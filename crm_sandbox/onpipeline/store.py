@@ -166,6 +166,11 @@ class Store:
         hi = len(created) if hi_ts is None else bisect.bisect_right(created, hi_ts)
         return range(lo, hi)
 
+    def live(self, kind: str) -> list[int]:
+        """Indexes of every record that still exists (deleted deals and notes included)."""
+        deleted = self.deleted[kind]
+        return [i for i in range(self.count(kind)) if i not in deleted]
+
     def records(
         self, kind: str, indexes: range | list[int]
     ) -> Iterator[tuple[int, dict[str, Any]]]:
