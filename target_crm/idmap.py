@@ -111,14 +111,26 @@ class WaitingRoom:
         self._db = sqlite3.connect("", check_same_thread=False)  # "" = temporary file
         with self._db:
             self._db.execute(
-                "CREATE TABLE waiting (seq INTEGER PRIMARY KEY, stream TEXT, record TEXT)"
+                "CREATE TABLE waiting (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT, "
+                "source_key TEXT, record TEXT)"
             )
+            self._db.execute("CREATE INDEX waiting_key ON waiting (stream, source_key)")
 
-    def add(self, stream: str, record: dict[str, Any]) -> None:
+    def add(self, stream: str, record: dict[str, Any], source_key: str | None) -> None:
         with self._lock, self._db:
             self._db.execute(
-                "INSERT INTO waiting (stream, record) VALUES (?, ?)", (stream, to_json(record))
+                "INSERT INTO waiting (stream, source_key, record) VALUES (?, ?, ?)",
+                (stream, source_key, to_json(record)),
             )
+
+    def has(self, stream: str, source_key: str) -> bool:
+        """Is the record with this source key itself waiting?"""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM waiting WHERE stream=? AND source_key=? LIMIT 1",
+                (stream, source_key),
+            ).fetchone()
+        return row is not None
 
     def count(self, stream: str | None = None) -> int:
         with self._lock:
@@ -131,12 +143,20 @@ class WaitingRoom:
         return int(row[0])
 
     def take(self, stream: str, batch: int = 500) -> Iterator[list[dict[str, Any]]]:
-        """Remove and yield the waiting records of ``stream`` in arrival order, in batches."""
+        """Remove and yield the records of ``stream`` waiting now, in arrival order, in batches.
+
+        Records put back while this runs wait for the next call.
+        """
+        with self._lock:
+            last = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM waiting WHERE stream=?", (stream,)
+            ).fetchone()[0]
         while True:
             with self._lock:
                 rows = self._db.execute(
-                    "SELECT seq, record FROM waiting WHERE stream=? ORDER BY seq LIMIT ?",
-                    (stream, batch),
+                    "SELECT seq, record FROM waiting WHERE stream=? AND seq<=? "
+                    "ORDER BY seq LIMIT ?",
+                    (stream, last, batch),
                 ).fetchall()
                 if rows:
                     with self._db:

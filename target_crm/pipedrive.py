@@ -561,6 +561,12 @@ class EntityV2(EntityWriter):
         for name, stream in self.spec.references.items():
             if body.get(name) is not None:
                 body[name] = _as_int(resolve(name, stream, body[name]))
+        custom = body.get("custom_fields") or {}
+        for key, value in custom.items():
+            found = self._custom.get(key)
+            target = _REFERENCE_TYPES.get(found.field_type) if found else None
+            if target and value is not None:
+                custom[key] = _as_int(resolve(found.name if found else key, target, value))
         for participant in body.get("participants") or []:
             if participant.get("person_id") is not None:
                 participant["person_id"] = _as_int(
@@ -634,6 +640,9 @@ class EntityV2(EntityWriter):
         if response.status_code in (404, 410):
             return None
         return "updated"
+
+
+_REFERENCE_TYPES = {"people": "persons", "org": "organizations"}  # custom fields holding ids
 
 
 def _comparable(body: Mapping[str, Any]) -> dict[str, Any]:

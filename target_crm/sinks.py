@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from singer_sdk import Target
 
 INVALID = "_target_crm_invalid"  # set on a record that failed validation; never sent
+UNRESOLVED = "\0unresolved reference"  # stands for a reference no CRM id exists for
 logger = logging.getLogger("target-crm")
 
 
@@ -116,6 +117,7 @@ class Run:
     dry_run: bool = False
     record_ids: str = "crm"
     match_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    settling: set[tuple[str, str]] = field(default_factory=set)  # waiting records in flight
     _indexes: dict[str, MatchIndex] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _dry_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -129,6 +131,12 @@ class Run:
                 getters = [writer.key_getter(name) for name in fields]
                 self._indexes[stream] = MatchIndex(fields, getters)
             return self._indexes[stream]
+
+    def still_waiting(self, stream: str, source_key: str) -> bool:
+        with self._lock:
+            if (stream, source_key) in self.settling:
+                return True
+        return self.waiting.has(stream, source_key)
 
     def dry_run_id(self) -> str:
         with self._lock:
@@ -166,9 +174,9 @@ class CRMSink(BatchSink):
     # --- the batch ---------------------------------------------------------------------
 
     def process_batch(self, context: dict) -> None:
-        self.write_records(context.get("records") or [], final=False)
+        self.write_records(context.get("records") or [])
 
-    def write_records(self, records: list[dict[str, Any]], *, final: bool) -> None:
+    def write_records(self, records: list[dict[str, Any]], *, final: str = "") -> None:
         """Write a batch through the shared pool; return when every record is settled."""
         groups: dict[Any, list[dict[str, Any]]] = {}
         for number, record in enumerate(records):
@@ -186,9 +194,37 @@ class CRMSink(BatchSink):
             raise failure
 
     def write_waiting(self) -> None:
-        """At the end of the input: the records that waited for their references."""
-        for batch in self.run.waiting.take(self.stream_name):
-            self.write_records(batch, final=True)
+        """At the end of the input: the records that waited for their references.
+
+        Rounds repeat while they make progress. In them a reference to a record that is
+        itself still waiting waits again (a person referred by another person of the load);
+        one that points nowhere (a record deleted in the source) is left out. When only
+        records waiting for each other are left (a cycle), the oldest is written without
+        its reference, which lets the others through.
+        """
+        waiting, stream = self.run.waiting, self.stream_name
+        pending = waiting.count(stream)
+        while pending:
+            for batch in waiting.take(stream):
+                self._settle(batch, "end")
+            left = waiting.count(stream)
+            if left == pending:
+                for batch in waiting.take(stream, batch=1):
+                    self._settle(batch, "force")
+                    break
+                left = waiting.count(stream)
+            pending = left
+
+    def _settle(self, batch: list[dict[str, Any]], final: str) -> None:
+        """Write waiting records; while they are in flight, others still wait for them."""
+        keys = {(self.stream_name, key) for r in batch if (key := self._source_key(r))}
+        with self.run._lock:
+            self.run.settling |= keys
+        try:
+            self.write_records(batch, final=final)
+        finally:
+            with self.run._lock:
+                self.run.settling -= keys
 
     def _identity(self, record: Mapping[str, Any]) -> Any:
         if INVALID in record:
@@ -199,11 +235,11 @@ class CRMSink(BatchSink):
         source = self._source_key(record)
         return ("source", source) if source is not None else None
 
-    def _write_group(self, records: list[dict[str, Any]], final: bool) -> None:
+    def _write_group(self, records: list[dict[str, Any]], final: str) -> None:
         for record in records:
             self._write_one(record, final)
 
-    def _write_one(self, record: dict[str, Any], final: bool) -> None:
+    def _write_one(self, record: dict[str, Any], final: str) -> None:
         report, stream = self.run.report, self.stream_name
         problem = record.pop(INVALID, None)
         if problem is not None:
@@ -212,7 +248,7 @@ class CRMSink(BatchSink):
         try:
             outcome = self._decide_and_write(record, final)
         except WaitError:
-            self.run.waiting.add(stream, record)
+            self.run.waiting.add(stream, record, self._source_key(record))
             return
         except RefusedError as refused:
             report.reject(
@@ -247,10 +283,29 @@ class CRMSink(BatchSink):
             return None
         return "|".join(str(plain(value)) for value in values)
 
-    def _decide_and_write(self, record: dict[str, Any], final: bool) -> str:
-        writer, run = self.writer, self.run
+    def _decide_and_write(self, record: dict[str, Any], final: str) -> str:
+        writer = self.writer
         body = writer.body(record)
-        writer.resolve_references(body, self._resolver(final))
+        unresolved: list[str] = []
+        writer.resolve_references(body, self._resolver(final, unresolved))
+        if unresolved:
+            body = _without_unresolved(body)
+            logger.warning(
+                "%s: %s written without %s: no such record was loaded or is in the id map",
+                self.stream_name,
+                self._source_key(record) or "a record",
+                ", ".join(unresolved),
+            )
+        outcome = self._write_body(record, body)
+        source_key = self._source_key(record)
+        if unresolved and final == "force" and source_key:
+            # part of a cycle: written without the reference; it waits once more and is
+            # updated when the record it refers to exists
+            self.run.waiting.add(self.stream_name, record, source_key)
+        return outcome
+
+    def _write_body(self, record: dict[str, Any], body: dict[str, Any]) -> str:
+        writer, run = self.writer, self.run
         if writer.is_link:
             missing = writer.missing_required(body)
             if missing:
@@ -340,21 +395,22 @@ class CRMSink(BatchSink):
         if source_key is not None:
             self.run.idmap.put(self.stream_name, source_key, crm_id)
 
-    def _resolver(self, final: bool) -> Callable[[str, str, Any], Any]:
+    def _resolver(self, final: str, unresolved: list[str]) -> Callable[[str, str, Any], Any]:
+        """References through the id map. ``final``: "" while input flows (unknown: wait),
+        "end" (wait only for a record that is itself waiting), "force" (never wait)."""
         run = self.run
 
         def resolve(name: str, stream: str, value: Any) -> Any:
-            mapped = run.idmap.get(stream, str(plain(value)))
+            key = str(plain(value))
+            mapped = run.idmap.get(stream, key)
             if mapped is not None:
                 return mapped
             if run.record_ids != "source":
                 return value  # a CRM id already
-            if not final:
+            if not final or (final == "end" and run.still_waiting(stream, key)):
                 raise WaitError
-            raise RefusedError(
-                f"{name} {value} refers to a {stream} record that this load has not written "
-                "and the id map does not know"
-            )
+            unresolved.append(f"{name} {value} ({stream})")
+            return UNRESOLVED
 
         return resolve
 
@@ -386,3 +442,18 @@ def _without_nulls(body: Mapping[str, Any]) -> dict[str, Any]:
         if not out["custom_fields"]:
             del out["custom_fields"]
     return out
+
+
+def _without_unresolved(value: Any) -> Any:
+    """``value`` without the references that could not be resolved (left as they are in the
+    CRM on an update; absent on a create). A list item that is such a reference, or an object
+    holding one (a participant), goes too."""
+    if isinstance(value, Mapping):
+        return {k: _without_unresolved(v) for k, v in value.items() if v != UNRESOLVED}
+    if isinstance(value, list):
+        return [
+            _without_unresolved(v)
+            for v in value
+            if v != UNRESOLVED and not (isinstance(v, Mapping) and UNRESOLVED in v.values())
+        ]
+    return value
