@@ -38,7 +38,7 @@ from crm_sandbox.onpipeline.store import RECORD_KINDS, Store
 
 READ_ONLY_SUFFIX = "-readonly"
 WINDOW_SECONDS = 60.0
-FRAGMENT_CACHE_LIMIT = 1_000_000  # encoded records kept between writes (about 0.5 KB each)
+FRAGMENT_CACHE_BYTES = 256 * 1024 * 1024  # encoded records kept between writes, at most
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 # Documented resources the sandbox does not simulate (they answer 404 saying so).
@@ -119,6 +119,7 @@ class OnpipelineAPI:
         self._local: LocalTime | None = None
         self._fragments: dict[tuple[str, int], bytes] = {}
         self._fragments_zone = ""
+        self._fragment_bytes = 0
         self.reset()
         self._resources: dict[str, tuple[Callable[[dict[str, Any]], Response], bool]] = {
             "PersonList": (self._person_list, False),
@@ -158,7 +159,7 @@ class OnpipelineAPI:
         with self._lock:
             self.store = Store(Account(settings.seed, settings.size))
             self._recent.clear()
-            self._fragments.clear()
+            self.forget_fragments()
             self._org_keys: dict[tuple[str, str], int] | None = None
 
     def handle(self, request: Request) -> Response:
@@ -173,7 +174,7 @@ class OnpipelineAPI:
     def control(self, request: Request) -> Response | None:
         with self._lock:
             if request.method != "GET":  # touch changes records: rendered ones are stale
-                self._fragments.clear()
+                self.forget_fragments()
             return control(self, request)
 
     # -- the request pipeline --
@@ -208,7 +209,7 @@ class OnpipelineAPI:
             self._local = self._local_time()
             response = handler(body)
             if writes:
-                self._fragments.clear()
+                self.forget_fragments()
                 self.ctx.counters.add("writes")
             return response
 
@@ -293,18 +294,20 @@ class OnpipelineAPI:
         fragment = fragments.get(key)
         if fragment is None:
             fragment = _encode(self.renderer.any(kind, index, record)).encode()
-            if len(fragments) < FRAGMENT_CACHE_LIMIT:
+            if self._fragment_bytes < FRAGMENT_CACHE_BYTES:
                 fragments[key] = fragment
+                self._fragment_bytes += len(fragment)
         return fragment
 
     def _fragments_now(self) -> dict[tuple[str, int], bytes]:
         if self._fragments_zone != self.ctx.settings.timezone:
-            self._fragments.clear()
+            self.forget_fragments()
             self._fragments_zone = self.ctx.settings.timezone
         return self._fragments
 
     def forget_fragments(self) -> None:
         self._fragments.clear()
+        self._fragment_bytes = 0
 
     @property
     def renderer(self) -> Renderer:

@@ -486,3 +486,27 @@ def test_sizes_scale_with_the_number_of_deals(sandbox: SandboxHandle) -> None:
     assert 2 <= len(ids(sandbox, "teams")) <= 5
     assert 2 <= len(ids(sandbox, "pipelines")) <= 3
     assert len(ids(sandbox, "products")) == 10
+
+
+def test_lists_read_twice_show_what_changed_in_between(sandbox: SandboxHandle) -> None:
+    deal = next(d for d in data(sandbox, "DealsList") if d["LinkedPersonID"])
+    persons = data(sandbox, "PersonList")  # a first read of everything
+    person_id = deal["LinkedPersonID"]
+    change = {"PersonID": person_id, "FirstName": "Renamed"}
+    assert call(sandbox, "PersonChange", change).status_code == 202
+    [linked] = data(sandbox, "DealsList", {"DealID": deal["DealID"]})
+    assert linked["LinkedPerson"].startswith("Renamed ")
+    before = {p["PersonID"]: p for p in persons}[person_id]
+    after = {p["PersonID"]: p for p in data(sandbox, "PersonList")}[person_id]
+    assert before["FirstName"] != "Renamed"
+    assert after["FirstName"] == "Renamed"
+    touched = sandbox.control(
+        "POST", "/onpipeline/touch", {"entity": "deals", "ids": [deal["DealID"]]}
+    )
+    assert touched["touched"] == [deal["DealID"]]
+    [again] = data(sandbox, "DealsList", {"DealID": deal["DealID"]})
+    assert again["Value"] != linked["Value"]
+    assert again["LastUpdate"] > linked["LastUpdate"]
+    sandbox.configure(timezone="Asia/Tokyo")
+    [tokyo] = data(sandbox, "DealsList", {"DealID": deal["DealID"]})
+    assert tokyo["Created"] != again["Created"]
