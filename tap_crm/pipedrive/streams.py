@@ -243,7 +243,7 @@ class UsersStream(PipedriveStream):
         for key in self._TIMES:
             if key in row:
                 row[key] = normalize_time(row[key])
-        return row
+        return super().post_process(row, context)
 
 
 # ----------------------------------------------------------------------------- notes (v1)
@@ -309,7 +309,7 @@ class NotesStream(PipedriveStream):
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         for key in self._TIMES:
             row[key] = normalize_time(row.get(key))
-        return row
+        return super().post_process(row, context)
 
 
 # ----------------------------------------------------------------------------- followers changelog
@@ -397,7 +397,7 @@ class FollowersChangelogStream(V2Stream):
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         row["time"] = normalize_time(row.get("time"))
-        return row
+        return super().post_process(row, context)
 
 
 class DealFollowersChangelogStream(FollowersChangelogStream):
