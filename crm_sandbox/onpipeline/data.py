@@ -209,6 +209,12 @@ class Account:
         }
         self.created = {kind: self._timeline(rng, kind, n) for kind, n in self.counts.items()}
         self._small_lists(rng)
+        self._long_texts = [
+            "\n".join(
+                " ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(rng.randint(20, 100))
+            )
+            for _ in range(64)
+        ]
         # Cores are read by many records (a deal shows its person's name): computed once each.
         self._person_cores: dict[int, tuple[str, str, int]] = {}
         self._org_cores: dict[int, tuple[str, str, tuple[str, str | None, str, str]]] = {}
@@ -384,9 +390,8 @@ class Account:
         return values
 
     def _text(self, d: Draw, long_percent: int) -> str:
-        if d.chance(long_percent):  # long, multi-line text (a few KB)
-            lines = (" ".join(d.pick(WORDS) for _ in range(12)) for _ in range(20 + d.below(80)))
-            return "\n".join(lines)
+        if d.chance(long_percent):  # long, multi-line text (a few KB), from a pool: it is cheap
+            return f"{d.pick(WORDS)} #{d.below(10**6)}\n{d.pick(self._long_texts)}"
         return " ".join(d.pick(WORDS) for _ in range(3 + d.below(12)))
 
     def _user(self, d: Draw) -> dict[str, Any]:
