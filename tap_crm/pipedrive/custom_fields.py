@@ -2,20 +2,27 @@
 
 The API sends custom fields in ``custom_fields`` keyed by 40-character hashes that differ per
 account. At discovery the tap reads each entity's ``*Fields`` endpoint and plans one column per
-custom field: a snake_case name from its label, a JSON type from its field type. Names that
-collide (with a standard property or each other) keep the first field in the API's order plain
-and give the others a ``_<first 8 characters of the key>`` suffix, so a name never depends on
-fields added later in a different order. Enum and set fields also get ``<name>_label`` /
-``<name>_labels`` columns with the option labels.
+custom field (names: ``crm_api.pipedrive_fields``, shared with the target), with a JSON type
+from its field type; enum and set fields also get ``<name>_label`` / ``<name>_labels`` columns
+with the option labels. The raw ``custom_fields`` hash stays in every record.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from crm_api.pipedrive_fields import CustomColumn, plan_columns, snake_name
+
+__all__ = [
+    "FIELD_ENDPOINTS",
+    "CustomColumn",
+    "add_to_schema",
+    "apply",
+    "json_schema_for",
+    "plan_columns",
+    "snake_name",
+]
 
 # entity stream -> its v2 fields endpoint
 FIELD_ENDPOINTS = {
@@ -76,63 +83,6 @@ def json_schema_for(field_type: str) -> dict[str, Any]:
             "formatted_address",
         )
     return {}  # unknown type: any JSON value
-
-
-def snake_name(label: str) -> str:
-    """``"Lead-Score (%)"`` -> ``"lead_score"``; accents folded, never empty or digit-first."""
-    folded = unicodedata.normalize("NFKD", label)
-    ascii_only = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    name = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_only).strip("_").lower()
-    if name and name[0].isdigit():
-        name = f"f_{name}"
-    return name
-
-
-@dataclass(frozen=True)
-class CustomColumn:
-    key: str  # the 40-character field code
-    column: str  # readable column name
-    field_type: str
-    label: str
-    options: Mapping[int, str] = field(default_factory=dict)
-
-    @property
-    def label_column(self) -> str | None:
-        if self.field_type == "enum":
-            return f"{self.column}_label"
-        if self.field_type == "set":
-            return f"{self.column}_labels"
-        return None
-
-
-def plan_columns(fields: Iterable[Mapping[str, Any]], taken: Iterable[str]) -> list[CustomColumn]:
-    """Columns for the custom fields among ``fields`` (v2 ``*Fields`` items), in API order."""
-    used = set(taken)
-    columns: list[CustomColumn] = []
-    for item in fields:
-        if not item.get("is_custom_field"):
-            continue
-        key = str(item.get("field_code") or "")
-        if not key:
-            continue
-        label = str(item.get("field_name") or key)
-        field_type = str(item.get("field_type") or "")
-        base = snake_name(label) or f"custom_{key[:8]}"
-        name = base
-        label_suffix = "_labels" if field_type == "set" else "_label"
-        if name in used or (field_type in {"enum", "set"} and name + label_suffix in used):
-            name = f"{base}_{key[:8]}"
-        options = {
-            int(opt["id"]): str(opt.get("label"))
-            for opt in item.get("options") or []
-            if isinstance(opt, Mapping) and str(opt.get("id", "")).lstrip("-").isdigit()
-        }
-        column = CustomColumn(key, name, field_type, label, options)
-        used.add(name)
-        if column.label_column:
-            used.add(column.label_column)
-        columns.append(column)
-    return columns
 
 
 def add_to_schema(
