@@ -56,6 +56,10 @@ REVOKE_PATH = "/oauth/revoke"
 BURST_WINDOW_SECONDS = 2.0
 WINDOW_SAFETY_SECONDS = 0.1
 
+# A 429 that asks to wait longer than this is the daily token budget, not the burst window:
+# waiting hours inside a run helps nobody, so the run stops with a line saying so.
+MAX_RETRY_AFTER_SECONDS = 300.0
+
 # Refresh an OAuth access token this long before it expires (the SDK's authenticator has no
 # margin, so a token can expire in flight).
 REFRESH_MARGIN_SECONDS = 60.0
@@ -200,6 +204,20 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+def daily_budget_message(headers: Mapping[str, str], what: str = "") -> str | None:
+    """A clear line when a 429 means the day's token budget is spent (a long Retry-After),
+    else None (a burst 429 is simply waited out)."""
+    wait = retry_after_seconds(headers)
+    if wait is None or wait <= MAX_RETRY_AFTER_SECONDS:
+        return None
+    prefix = f"{what}: " if what else ""
+    return (
+        f"{prefix}the Pipedrive company's daily API budget is spent (the API asks to wait "
+        f"{wait / 3600:.1f} h, until its midnight); run again after that: the state so far "
+        "is kept, nothing is lost"
+    )
 
 
 def observe_rate_limit(
@@ -688,6 +706,9 @@ def request_json(
             problem = f"{what + ': ' if what else ''}{type(exc).__name__} talking to Pipedrive"
             continue
         if response.status_code in RETRY_STATUSES:
+            spent = daily_budget_message(response.headers, what)
+            if spent:
+                raise PipedriveError(spent, status=429)
             problem = error_message(response, what)
             continue
         if response.status_code >= 400:

@@ -255,6 +255,8 @@ class PipedriveStream(RESTStream[Any]):
 
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if status == 429 and (spent := api.daily_budget_message(response.headers, self._what)):
+            raise FatalAPIError(spent)
         if status == 429 or status >= 500:
             raise RetriableAPIError(self.response_error_message(response), response)
         if status == 404 and self.tolerate_missing:
@@ -265,7 +267,11 @@ class PipedriveStream(RESTStream[Any]):
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's default adds the whole body and the header names; ours keeps to the
         # error envelope so no token or personal data reaches the logs.
-        return api.error_message(response, what=f"stream '{self.name}'")
+        return api.error_message(response, what=self._what)
+
+    @property
+    def _what(self) -> str:
+        return f"stream '{self.name}'"
 
     def backoff_wait_generator(self) -> Any:
         # backoff_runtime is the SDK's documented way to take the wait from the exception:

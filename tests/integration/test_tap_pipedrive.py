@@ -391,6 +391,26 @@ def test_server_errors_and_dropped_connections_are_retried(
         assert set(ids) == listed_ids(sandbox, stream)
 
 
+def test_a_spent_daily_budget_stops_in_one_line_and_the_next_day_resumes(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    sandbox.configure(daily_budget=45)  # tokens: four pages of deals at 10 each
+    config = pd_config(sandbox, page_size=5, custom_field_columns=False)
+    catalog = catalog_for(config, ["deals"])
+    done = subprocess.run(
+        _command(tmp_path, config, catalog, None), capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "daily API budget is spent" in done.stderr
+    first = _collect(Run(1, done.stderr), done.stdout.splitlines())
+    assert first.ids("deals")
+    sandbox.configure(daily_budget=0)
+    sandbox.advance_clock(86_400)
+    resumed = run_tap(tmp_path, config, streams=["deals"], state=first.final_state)
+    assert set(first.ids("deals")) | set(resumed.ids("deals")) == listed_ids(sandbox, "deals")
+
+
 # ----------------------------------------------------------------------------- errors
 
 
