@@ -1246,8 +1246,7 @@ class PipedriveHandlers:
                 if entity == "notes":
                     record = data.note_shape(t, record)
                 t.put(rid, record)
-            if ids:
-                self._written()
+            self._notes_cache.clear()  # a change made "in the CRM": not an API write
             stamp = timefmt.iso(now)
         return {"entity": entity, "ids": ids, "update_time": stamp}
 

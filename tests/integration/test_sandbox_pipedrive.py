@@ -497,3 +497,4 @@ def test_touch_simulates_changes_made_in_the_crm(pd: Client, sandbox: SandboxHan
     by_id = sandbox.control("POST", "/pipedrive/touch", {"entity": "persons", "ids": [1, 2]})
     assert by_id["ids"] == [1, 2]
     assert pd.raw("persons", 1)["update_time"] == sandbox_now(sandbox)
+    assert sandbox.counters()["events"].get("writes", 0) == 0  # not an API write
