@@ -78,11 +78,16 @@ def _add_serve(commands: Any) -> None:
     net = serve.add_argument_group("listening")
     net.add_argument(
         "--host",
+        metavar="ADDR",
         default="127.0.0.1",
         help="address to listen on (default: %(default)s, loopback: only this machine)",
     )
     net.add_argument(
-        "--port", type=_number(int, 0, 65535), default=0, help="port; 0 picks a free one (default)"
+        "--port",
+        metavar="N",
+        type=_number(int, 0, 65535),
+        default=0,
+        help="port; 0 picks a free one (default)",
     )
     net.add_argument(
         "--verbose", action="store_true", help="log every request to stderr (slows the server)"
@@ -91,29 +96,40 @@ def _add_serve(commands: Any) -> None:
     data = serve.add_argument_group("data and credentials")
     data.add_argument(
         "--seed",
+        metavar="N",
         type=int,
         default=_DEFAULTS.seed,
         help="seed of the generated data (default: %(default)s)",
     )
     data.add_argument(
         "--size",
+        metavar="N",
         type=_number(int, 0),
         default=_DEFAULTS.size,
         help="number of deals; the other entities scale from it (default: %(default)s)",
     )
-    data.add_argument("--api-token", default=_DEFAULTS.api_token, help="token both APIs accept")
-    data.add_argument("--client-id", default=_DEFAULTS.client_id, help="Pipedrive OAuth client id")
     data.add_argument(
-        "--client-secret", default=_DEFAULTS.client_secret, help="Pipedrive OAuth client secret"
+        "--api-token", metavar="TOKEN", default=_DEFAULTS.api_token, help="token both APIs accept"
+    )
+    data.add_argument(
+        "--client-id", metavar="ID", default=_DEFAULTS.client_id, help="Pipedrive OAuth client id"
+    )
+    data.add_argument(
+        "--client-secret",
+        metavar="SECRET",
+        default=_DEFAULTS.client_secret,
+        help="Pipedrive OAuth client secret",
     )
     data.add_argument(
         "--access-token-ttl",
+        metavar="SECONDS",
         type=_number(int, 1),
         default=_DEFAULTS.access_token_ttl,
         help="seconds an OAuth access token lives (default: %(default)s)",
     )
     data.add_argument(
         "--timezone",
+        metavar="ZONE",
         default=_DEFAULTS.timezone,
         help="Onpipeline account time zone, its datetimes are local (default: %(default)s)",
     )
@@ -121,18 +137,21 @@ def _add_serve(commands: Any) -> None:
     limits = serve.add_argument_group("rate limits (0 = off)")
     limits.add_argument(
         "--burst-limit",
+        metavar="N",
         type=_number(int, 0),
         default=_DEFAULTS.burst_limit,
         help="Pipedrive: requests per rolling 2 s per token",
     )
     limits.add_argument(
         "--daily-budget",
+        metavar="N",
         type=_number(int, 0),
         default=_DEFAULTS.daily_budget,
         help="Pipedrive: token budget per day per company",
     )
     limits.add_argument(
         "--onpipeline-rate-limit",
+        metavar="N",
         type=_number(int, 0),
         default=_DEFAULTS.onpipeline_rate_limit,
         help="Onpipeline: requests per minute per account",
@@ -143,30 +162,38 @@ def _add_serve(commands: Any) -> None:
     )
     network.add_argument(
         "--latency-ms",
+        metavar="MS",
         type=_number(float, 0),
         default=_DEFAULTS.latency_ms,
         help="milliseconds added to every API response",
     )
     network.add_argument(
         "--fault-rate",
+        metavar="SHARE",
         type=_number(float, 0, 1),
         default=_DEFAULTS.fault_rate,
         help="share of API requests answered 500/502/503 instead",
     )
     network.add_argument(
         "--drop-rate",
+        metavar="SHARE",
         type=_number(float, 0, 1),
         default=_DEFAULTS.drop_rate,
         help="share of API requests whose connection is closed without an answer",
     )
     network.add_argument(
         "--slow-rate",
+        metavar="SHARE",
         type=_number(float, 0, 1),
         default=_DEFAULTS.slow_rate,
         help="share of API requests delayed by --slow-ms more",
     )
     network.add_argument(
-        "--slow-ms", type=_number(float, 0), default=_DEFAULTS.slow_ms, help="see --slow-rate"
+        "--slow-ms",
+        metavar="MS",
+        type=_number(float, 0),
+        default=_DEFAULTS.slow_ms,
+        help="see --slow-rate",
     )
 
 
