@@ -15,6 +15,7 @@ import contextlib
 import math
 import random
 import socket
+import socketserver
 import sys
 import threading
 import traceback
@@ -418,6 +419,12 @@ class _Listener(ThreadingHTTPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host up with socket.getfqdn (a DNS query that can
+        # stall where there is no network); the name is never used here, so skip it.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
     def track(self, connection: socket.socket, *, open_: bool) -> None:
         with self._open_lock:
