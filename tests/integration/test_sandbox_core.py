@@ -348,8 +348,11 @@ def test_drop_rate_one_closes_connections_without_an_answer(echo: SandboxHandle)
         for _ in range(2):
             with pytest.raises(requests.ConnectionError):
                 session.get(f"{echo.pipedrive_url}/api/v2/deals", timeout=30)
+        with pytest.raises(requests.ConnectionError):
+            session.post(f"{echo.onpipeline_url}/PersonAdd", json={"FirstName": "A"}, timeout=30)
 
-    assert echo.counters()["events"]["drops"] == 2
+    assert echo.counters()["events"]["drops"] == 3
+    assert echo.counters()["requests"] == {}  # a dropped request never reaches the API
     assert echo.control("GET", "/health")["status"] == "ok"
 
 
