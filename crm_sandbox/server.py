@@ -18,6 +18,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
@@ -185,18 +186,15 @@ class Sandbox:
             return None
         delay_ms = settings.latency_ms + (settings.slow_ms if slow < settings.slow_rate else 0.0)
         if delay_ms > 0:
-            threading.Event().wait(delay_ms / 1000.0)
+            time.sleep(delay_ms / 1000.0)
         if fault < settings.fault_rate:
             counters.add("faults")
             response = self._fault_response(provider.name, (500, 502, 503)[int(which * 3)])
         else:
             try:
                 response = provider.handle(request)
-            except Exception:  # a sandbox bug: say so loudly, answer like a broken server would
-                traceback.print_exc(file=sys.stderr)
-                response = Response.json(
-                    500, {"error": "crm-sandbox internal error (see its stderr)"}
-                )
+            except Exception:
+                response = _internal_error()
         counters.status(response.status)
         return response
 
@@ -338,6 +336,12 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return Response.json(status, {"error": message, "status": status}, headers)
 
 
+def _internal_error() -> Response:
+    """A sandbox bug: say so loudly on stderr, answer like a broken server would."""
+    traceback.print_exc(file=sys.stderr)
+    return _error(500, "crm-sandbox internal error (see its stderr)")
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -378,7 +382,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(length))
         raw_path, _, query = self.path.partition("?")
         request = Request.from_raw(self.command, unquote(raw_path), query, dict(self.headers), body)
-        response = self.server.sandbox.dispatch(request)
+        try:
+            response = self.server.sandbox.dispatch(request)
+        except Exception:  # e.g. in a provider's control: answer rather than drop the connection
+            response = _internal_error()
         if response is None:  # a simulated network failure: close without a byte of answer
             self.close_connection = True
             return

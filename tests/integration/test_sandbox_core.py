@@ -57,6 +57,8 @@ class EchoAPI:
     def control(self, request: Request) -> Response | None:
         if request.path == "/echo":
             return Response.json(200, {"seen": request.path, "method": request.method})
+        if request.path == "/boom":
+            raise RuntimeError("a bug in the provider's control")
         return None
 
 
@@ -114,9 +116,12 @@ def test_unknown_path_is_a_json_404(echo: SandboxHandle) -> None:
 
 def test_a_provider_bug_is_a_500_not_a_hung_connection(echo: SandboxHandle) -> None:
     response = _get(f"{echo.pipedrive_url}/boom")
+    control = _get(f"{echo.control_url}/onpipeline/boom")
 
     assert response.status_code == 500
     assert "internal error" in response.json()["error"]
+    assert control.status_code == 500
+    assert echo.counters()["statuses"] == {"500": 1}
 
 
 def test_connections_are_kept_alive(echo: SandboxHandle) -> None:
