@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -442,10 +442,15 @@ def test_running_sandbox_as_a_subprocess_is_stopped_on_exit() -> None:
         _get(f"{sb.control_url}/health")
 
 
-def test_second_sandbox_is_independent(
-    sandbox: SandboxHandle, second_sandbox: SandboxHandle
+def test_second_sandbox_and_factory_sandboxes_are_independent(
+    sandbox: SandboxHandle,
+    second_sandbox: SandboxHandle,
+    sandbox_factory: Callable[..., SandboxHandle],
 ) -> None:
     second_sandbox.configure(latency_ms=7)
+    third = sandbox_factory(size=3, fault_rate=0.5)
 
-    assert second_sandbox.base_url != sandbox.base_url
+    assert len({sandbox.base_url, second_sandbox.base_url, third.base_url}) == 3
     assert sandbox.settings()["latency_ms"] == 0.0
+    assert second_sandbox.settings()["latency_ms"] == 7.0
+    assert (third.settings()["size"], third.settings()["fault_rate"]) == (3, 0.5)
