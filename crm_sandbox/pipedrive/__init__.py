@@ -14,13 +14,10 @@ import secrets
 from typing import Any
 
 from crm_sandbox.core import Request, Response, SandboxContext
-from crm_sandbox.pipedrive.api import (
-    CLOUDFLARE_403,
-    ROUTES,
-    UNAUTHORIZED,
-    PipedriveHandlers,
-    Route,
-)
+from crm_sandbox.pipedrive.api import PipedriveHandlers
+from crm_sandbox.pipedrive.base import UNAUTHORIZED
+from crm_sandbox.pipedrive.limits import CLOUDFLARE_403
+from crm_sandbox.pipedrive.routes import ROUTES, Route
 from crm_sandbox.pipedrive.validate import Problem, failure
 
 CONTROL_ENTITIES = (
