@@ -42,6 +42,9 @@ from crm_api.governor import RequestBudget
 
 DEFAULT_API_URL = "https://api.onpipeline.com"
 REQUESTS_PER_MINUTE = 60  # the vendor's published limit per account
+# The budget's window: a minute plus a second, because the API counts a request when it
+# arrives, a little after we counted it; at exactly 60 s the oldest may still be in its minute.
+BUDGET_WINDOW_SECONDS = 61.0
 LAST_UPDATE_HOURS = (3, 6, 12, 24)  # the only windows the LastUpdate resource accepts
 CUSTOM_FIELD_TABLES = ("Persons", "Organizations", "Deals")
 
@@ -221,7 +224,7 @@ class OnpipelineClient:
             raise OnpipelineConfigError("api_token is required to call Onpipeline")
         self.api_url = check_api_url(api_url)
         self.timezone = check_timezone(timezone)
-        self.budget = budget or RequestBudget(requests_per_minute, 60.0)
+        self.budget = budget or RequestBudget(requests_per_minute, BUDGET_WINDOW_SECONDS)
         self.session = session or requests.Session()
         self.timeout = timeout
         self.max_tries = max(1, max_tries)
@@ -493,6 +496,7 @@ def custom_field_columns(
 
 
 __all__ = [
+    "BUDGET_WINDOW_SECONDS",
     "CUSTOM_FIELD_TABLES",
     "DEFAULT_API_URL",
     "LAST_UPDATE_HOURS",

@@ -12,6 +12,7 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from collections import Counter
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ import pendulum
 import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
-from crm_api.onpipeline import OnpipelineClient
+from crm_api.governor import RequestBudget
+from crm_api.onpipeline import BUDGET_WINDOW_SECONDS, OnpipelineClient
 from crm_sandbox.testing import SandboxHandle
 from tap_crm.tap import TapCRM
 
@@ -333,3 +335,46 @@ def test_faults_and_dropped_connections_are_retried(sandbox: SandboxHandle) -> N
     assert sorted(p["PersonID"] for p in persons) == sorted(sandbox_ids(sandbox, "persons"))
     events = sandbox.counters()["events"]
     assert events.get("faults", 0) + events.get("drops", 0) > 0
+
+
+# -- the 60 requests/minute limit ---------------------------------------------------------------
+
+
+class SandboxTime:
+    """A budget clock whose sleeps move the sandbox's clock too: a minute passes instantly."""
+
+    def __init__(self, sandbox: SandboxHandle) -> None:
+        self.sandbox = sandbox
+        self.skipped = 0.0
+
+    def clock(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def sleep(self, seconds: float) -> None:
+        self.skipped += seconds
+        self.sandbox.advance_clock(seconds)
+
+
+def limited_client(sandbox: SandboxHandle, per_minute: int) -> tuple[OnpipelineClient, SandboxTime]:
+    fake = SandboxTime(sandbox)
+    budget = RequestBudget(per_minute, BUDGET_WINDOW_SECONDS, clock=fake.clock, sleep=fake.sleep)
+    client = OnpipelineClient(sandbox.api_token, sandbox.onpipeline_url, budget=budget)
+    return client, fake
+
+
+def test_pacing_to_the_limit_never_meets_a_429(sandbox: SandboxHandle) -> None:
+    sandbox.configure(onpipeline_rate_limit=5)
+    client, fake = limited_client(sandbox, per_minute=5)
+    for _ in range(12):
+        client.call("UsersList")
+    assert sandbox.counters()["events"].get("rate_limited", 0) == 0
+    assert fake.skipped >= 120  # 12 calls at 5 a minute span two waits of about a minute
+
+
+def test_a_429_is_waited_out_and_retried(sandbox: SandboxHandle) -> None:
+    sandbox.configure(onpipeline_rate_limit=5)
+    client, fake = limited_client(sandbox, per_minute=0)  # no pacing: the API refuses
+    answers = [client.call("UsersList") for _ in range(12)]
+    assert all(answers)
+    assert sandbox.counters()["events"]["rate_limited"] >= 1
+    assert fake.skipped >= 1  # each refusal waited its Retry-After
