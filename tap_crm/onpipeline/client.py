@@ -9,7 +9,7 @@ the streams only plan calls and shape records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -253,9 +253,3 @@ def _shape_string(value: Any) -> Any:
 
 def _same(value: Any) -> Any:
     return value
-
-
-def records_of(items: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    for item in items:
-        if isinstance(item, dict):
-            yield item
