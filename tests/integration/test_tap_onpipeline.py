@@ -214,6 +214,22 @@ def test_a_deal_deleted_since_the_last_run_arrives_with_status_deleted(
     assert [(d["DealID"], d["Status"]) for d in second.records["deals"]] == [(open_deal, "deleted")]
 
 
+def test_an_interrupted_sync_does_not_move_the_bookmark(sandbox: SandboxHandle) -> None:
+    config = config_for(sandbox, onpipeline_max_records_per_window=5)
+    first = sync(config)
+    with redirect_stderr(io.StringIO()):
+        tap = TapCRM(config=config, state=first.state)
+    persons = tap.streams["persons"]
+    before = persons.stream_state["server_time_of_last_sync"]
+    sandbox.advance_clock(3600)
+    records = iter(persons.get_records(None))
+    next(records, None)
+    records.close()  # the run stops here, e.g. killed
+    assert persons.stream_state["server_time_of_last_sync"] == before
+    list(persons.get_records(None))  # a run that completes
+    assert persons.stream_state["server_time_of_last_sync"] > before
+
+
 # -- invoices ----------------------------------------------------------------------------------
 
 
