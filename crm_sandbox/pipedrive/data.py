@@ -254,6 +254,20 @@ def address(x: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- renderers
+def _generated_title(h: int, rid: int) -> str:
+    if h % 7:
+        return f"{DEAL_WORDS[(h >> 4) % len(DEAL_WORDS)]} #{rid}"
+    return f"{ORG_STEM[(h >> 9) % len(ORG_STEM)]} deal"
+
+
+def deal_title(t: Table, rid: int) -> str:
+    """A deal's title without rendering the whole deal (notes show it)."""
+    found = t.over.get(rid)
+    if found is not None:
+        return str(found["title"])
+    return _generated_title(mix(t.salt ^ rid), rid)
+
+
 def render_deal(t: Table, rid: int, custom: bool = True) -> Record:
     w: World = t.aux["world"]
     c = t.cols
@@ -268,9 +282,7 @@ def render_deal(t: Table, rid: int, custom: bool = True) -> Record:
     value = 0 if h % 13 == 0 else round(((h >> 8) % 5_000_000) / 100 + (h >> 40) % 7 * 0.05, 2)
     rec: Record = {
         "id": rid,
-        "title": f"{DEAL_WORDS[(h >> 4) % len(DEAL_WORDS)]} #{rid}"
-        if h % 7
-        else f"{ORG_STEM[(h >> 9) % len(ORG_STEM)]} deal",
+        "title": _generated_title(h, rid),
         "creator_user_id": 1 + (h >> 12) % w.n_users,
         "owner_id": c["owner_id"][i],
         "value": value,
@@ -594,7 +606,7 @@ def note_shape(t: Table, note: Record) -> Record:
     deal_id, person_id, org_id = note.get("deal_id"), note.get("person_id"), note.get("org_id")
     deals = store["deals"]
     out["deal"] = (
-        {"title": deals.get(deal_id)["title"]} if deal_id and deals.exists(deal_id) else None
+        {"title": deal_title(deals, deal_id)} if deal_id and deals.exists(deal_id) else None
     )
     persons = store["persons"]
     out["person"] = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -14,6 +15,8 @@ from crm_sandbox.pipedrive.fields import ENTITY_OF_FIELDS_PATH, v1_items
 from crm_sandbox.pipedrive.params import MAX_LIMIT, dumps, envelope, ok, q_int, q_time
 from crm_sandbox.pipedrive.store import Record, Table
 from crm_sandbox.pipedrive.validate import failure
+
+LAZY_START = 2000  # up to this offset a page walks the index; deeper offsets list all matches
 
 
 class V1Handlers(HandlerBase):
@@ -82,20 +85,34 @@ class V1Handlers(HandlerBase):
         checks: list[tuple[str, int | None]] = [(n, x) for n, x in filters if x is not None]
         day_from = self._q_date(req, "start_date")
         day_to = self._q_date(req, "end_date")
+        start = q_int(req, "start", minimum=0) or 0
+        limit = min(q_int(req, "limit") or 100, MAX_LIMIT)
         with self.store.lock:
             t = self.table("notes")
+            keep = _note_filter(t, since, checks, day_from, day_to)
             key = (tuple(sort), since, tuple(checks), day_from, day_to, t.version)
             ids = self._notes_cache.get(key)
-            if ids is None:
-                ids = self._notes_ids(t, sort, since, checks, day_from, day_to)
-                if len(self._notes_cache) > 32:
-                    self._notes_cache.clear()
-                self._notes_cache[key] = ids
-            start = q_int(req, "start", minimum=0) or 0
-            limit = min(q_int(req, "limit") or 100, MAX_LIMIT)
-            page = ids[start : start + limit]
+            simple = _index_order(sort)
+            if ids is None and simple is not None and start <= LAZY_START:
+                # Early pages (and clients that move updated_since rather than start): walk the
+                # index lazily instead of listing every match.
+                field, desc = simple
+                low = t.key_of(field, since, 0) if field == "update_time" and since else None
+                found: list[int] = []
+                for rid in t.scan(field, desc, None, low):
+                    if keep(rid):
+                        found.append(rid)
+                        if len(found) > start + limit:
+                            break
+                page, more = found[start : start + limit], len(found) > start + limit
+            else:
+                if ids is None:
+                    ids = _notes_ids(t, sort, keep, simple, since)
+                    if len(self._notes_cache) > 32:
+                        self._notes_cache.clear()
+                    self._notes_cache[key] = ids
+                page, more = ids[start : start + limit], start + limit < len(ids)
             items = [dumps(t.get(rid)) for rid in page]
-        more = start + limit < len(ids)
         pagination: dict[str, Any] = {
             "start": start,
             "limit": limit,
@@ -131,40 +148,6 @@ class V1Handlers(HandlerBase):
         if day is None:
             raise failure(400, f"{name} must be a date in format YYYY-MM-DD")
         return day
-
-    def _notes_ids(
-        self,
-        t: Table,
-        sort: list[tuple[str, bool]],
-        since: int | None,
-        checks: list[tuple[str, int | None]],
-        day_from: int | None,
-        day_to: int | None,
-    ) -> list[int]:
-        cols = t.cols
-        deleted, ut, at = cols["deleted"], cols["update_time"], cols["add_time"]
-        column_checks = [(cols[name], value) for name, value in checks]
-        lo = since if since is not None else -(1 << 62)
-        first_day = day_from * 86400 if day_from is not None else -(1 << 62)
-        last_day = (day_to + 1) * 86400 if day_to is not None else 1 << 62
-
-        def keep(rid: int) -> bool:
-            i = rid - 1
-            return (
-                not deleted[i]
-                and ut[i] >= lo
-                and first_day <= at[i] < last_day
-                and all(col[i] == value for col, value in column_checks)
-            )
-
-        if len(sort) == 1 and sort[0][0] in ("id", "update_time", "add_time"):
-            field, desc = sort[0]
-            return [rid for rid in t.scan(field, desc, None) if keep(rid)]
-        ids = [rid for rid in t.ids() if keep(rid)]
-        for field, desc in reversed(sort):  # stable sorts, last key first
-            values = {rid: _null_last(t.get(rid).get(field)) for rid in ids}
-            ids.sort(key=values.__getitem__, reverse=desc)
-        return ids
 
     def note_get(self, req: Request, entity: str, params: dict[str, str]) -> Response:
         rid = int(params["id"])
@@ -310,5 +293,73 @@ class V1Handlers(HandlerBase):
         return ok(True)
 
 
-def _null_last(value: Any) -> tuple[int, Any]:
-    return (1, "") if value is None else (0, value)
+def _null_first(value: Any) -> tuple[int, Any]:
+    """Sort key putting nulls below every value (first ascending, last descending, as SQL)."""
+    return (0, "") if value is None else (1, value)
+
+
+def _note_filter(
+    t: Table,
+    since: int | None,
+    checks: list[tuple[str, int | None]],
+    day_from: int | None,
+    day_to: int | None,
+) -> Callable[[int], bool]:
+    cols = t.cols
+    deleted, ut, at = cols["deleted"], cols["update_time"], cols["add_time"]
+    column_checks = [(cols[name], value) for name, value in checks]
+    lo = since if since is not None else -(1 << 62)
+    first_day = day_from * 86400 if day_from is not None else -(1 << 62)
+    last_day = (day_to + 1) * 86400 if day_to is not None else 1 << 62
+
+    def keep(rid: int) -> bool:
+        i = rid - 1
+        return (
+            not deleted[i]
+            and ut[i] >= lo
+            and first_day <= at[i] < last_day
+            and all(col[i] == value for col, value in column_checks)
+        )
+
+    def keep_live(rid: int) -> bool:  # the common case, without the checks that can't fail
+        i = rid - 1
+        return not deleted[i] and ut[i] >= lo
+
+    return keep if column_checks or day_from is not None or day_to is not None else keep_live
+
+
+def _index_order(sort: list[tuple[str, bool]]) -> tuple[str, bool] | None:
+    """The (field, descending) of a sort an index answers: "update_time ASC" or
+    "update_time ASC, id ASC" (indexes order ties by id), else None."""
+    field, desc = sort[0]
+    if field not in ("id", "update_time", "add_time"):
+        return None
+    if len(sort) == 1 or (len(sort) == 2 and sort[1] == ("id", desc)):
+        return field, desc
+    return None
+
+
+def _notes_ids(
+    t: Table,
+    sort: list[tuple[str, bool]],
+    keep: Callable[[int], bool],
+    simple: tuple[str, bool] | None,
+    since: int | None,
+) -> list[int]:
+    """Every matching note id in the requested order."""
+    if simple is not None:
+        field, desc = simple
+        low = t.key_of(field, since, 0) if field == "update_time" and since else None
+        return [rid for rid in t.scan(field, desc, None, low) if keep(rid)]
+    ids = [rid for rid in t.ids() if keep(rid)]
+    for field, desc in reversed(sort):  # stable sorts, last key first
+        if field == "id":
+            ids.sort(reverse=desc)
+            continue
+        column = t.cols.get(field)
+        if column is not None:  # ids and times straight from the columns; 0 = null
+            values = {rid: (1, column[rid - 1]) if column[rid - 1] else (0, 0) for rid in ids}
+        else:
+            values = {rid: _null_first(t.get(rid).get(field)) for rid in ids}
+        ids.sort(key=values.__getitem__, reverse=desc)
+    return ids

@@ -291,6 +291,25 @@ def test_notes_v1_paging_on_both_prefixes(pd: Client) -> None:
     assert {n["deal_id"] for n in pd.ok("/v1/notes", deal_id=deal)["data"]} == {deal}
 
 
+def test_notes_v1_sorts_and_updated_since(pd: Client) -> None:
+    live = [n for n in pd.all_raw("notes") if n["active_flag"]]
+    pivot = sorted(n["update_time"] for n in live)[len(live) // 2]
+    since = pivot.replace(" ", "T") + "Z"
+    recent = [n for n in live if n["update_time"] >= pivot]
+    for sort, order in (
+        ("update_time ASC, id ASC", sorted(recent, key=lambda n: (n["update_time"], n["id"]))),
+        (
+            "update_time DESC",
+            sorted(recent, key=lambda n: (n["update_time"], n["id"]), reverse=True),
+        ),
+        ("deal_id DESC, id ASC", sorted(recent, key=lambda n: (-(n["deal_id"] or 0), n["id"]))),
+    ):
+        first = pd.ok("/v1/notes", sort=sort, updated_since=since, limit=5)
+        rest = pd.ok("/v1/notes", sort=sort, updated_since=since, start=5, limit=500)
+        got = [n["id"] for n in first["data"] + rest["data"]]
+        assert got == [n["id"] for n in order], sort
+
+
 def test_notes_v1_create_update_and_updated_since(pd: Client, sandbox: SandboxHandle) -> None:
     sandbox.advance_clock(3600)
     created = pd.send("POST", "/v1/notes", {"content": "<p>Grüße</p>", "deal_id": 1})
