@@ -160,3 +160,22 @@ def test_state_is_kept_per_provider_and_loader(meltano: MeltanoProject) -> None:
     assert '"bookmarks"' in state
     assert '"deals"' in state
     assert norm("update_time") in norm(state)
+
+
+def test_batch_files_load_into_postgres(meltano: MeltanoProject, sandbox: SandboxHandle) -> None:
+    """The `batch` capability: the tap writes JSONL files, target-postgres loads them."""
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": f"file://{meltano.workdir / 'batches'}", "prefix": "onpipeline-"},
+    }
+    meltano.run(
+        "run",
+        "tap-crm--onpipeline",
+        "target-postgres",
+        env={"TAP_CRM__ONPIPELINE_BATCH_CONFIG": json.dumps(batch_config)},
+    )
+    assert list((meltano.workdir / "batches").glob("onpipeline-*.json.gz"))
+    warehouse = warehouse_for("postgres", meltano)
+    summary = sandbox.control("GET", "/onpipeline/summary")["counts"]
+    for entity, key in ONPIPELINE_ENTITIES.items():
+        assert len(warehouse.by_id("onpipeline", entity, key)) == summary[entity], entity
