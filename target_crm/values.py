@@ -51,15 +51,14 @@ def _json_default(value: Any) -> Any:
 def key_text(value: Any) -> str | None:
     """The form of a match-key value that two systems agree on: trimmed, case-folded text.
 
-    Numbers compare by value (``12``, ``12.0`` and ``"12"`` are one key); empty is no key.
+    Numbers compare by value (``12``, ``12.0``, ``"12.00"`` are one key); empty is no key.
     """
     if value is None:
         return None
     if isinstance(value, bool):
         return str(value).casefold()
     if isinstance(value, int | float | Decimal):
-        number = Decimal(str(value))
-        return str(number.quantize(Decimal(1)) if number == number.to_integral_value() else number)
+        return _number_text(Decimal(str(value)))
     text = str(plain(value)).strip().casefold()
     if not text:
         return None
@@ -67,9 +66,13 @@ def key_text(value: Any) -> str | None:
         number = Decimal(text)
     except ArithmeticError:
         return text
-    if not number.is_finite():
-        return text
-    return str(number.quantize(Decimal(1)) if number == number.to_integral_value() else number)
+    return _number_text(number) if number.is_finite() else text
+
+
+def _number_text(number: Decimal) -> str:
+    if number == number.to_integral_value():
+        return str(number.quantize(Decimal(1)))
+    return str(number.normalize())
 
 
 def same(wanted: Any, current: Any) -> bool:
