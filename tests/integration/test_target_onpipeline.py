@@ -247,3 +247,26 @@ def test_dry_run_writes_nothing(sandbox: SandboxHandle) -> None:
     assert counts(target, "persons") == {"created": 1, "updated": 1, "unchanged": 0, "rejected": 0}
     assert writes(sandbox) == 0
     assert persons(sandbox, PersonID=seeded["PersonID"])[0]["LastName"] == seeded["LastName"]
+
+
+def test_composite_match_key_and_deal_update_by_deal_id(sandbox: SandboxHandle) -> None:
+    seeded = persons(sandbox)[0]
+    deal = op_call(sandbox, "DealsList")[0]
+    config = onpipeline_config(sandbox, match_keys={"persons": ["FirstName", "LastName"]})
+    text = singer(
+        "persons",
+        [
+            {
+                "FirstName": seeded["FirstName"],
+                "LastName": seeded["LastName"],
+                "email": "new@x.test",
+            },
+            {"FirstName": seeded["FirstName"], "LastName": "Someone-Else"},
+        ],
+    ) + singer("deals", [{"DealID": deal["DealID"], "Value": 777, "Probability": 90}])
+    _, target = run_target(config, text)
+    assert counts(target, "persons") == {"created": 1, "updated": 1, "unchanged": 0, "rejected": 0}
+    assert counts(target, "deals")["updated"] == 1
+    assert persons(sandbox, PersonID=seeded["PersonID"])[0]["Email"][0]["Address"] == "new@x.test"
+    (after,) = op_call(sandbox, "DealsList", {"DealID": deal["DealID"]})
+    assert (after["Value"], after["Probability"]) == ("777.00", "90")

@@ -449,3 +449,31 @@ def test_creates_that_time_out_after_the_server_applied_them_are_not_sent_again(
     names = [p["name"] for p in pd_all(sandbox, "persons") if p["name"].startswith("Ada t")]
     assert sorted(names) == sorted(f"Ada t{i}" for i in range(20))
     assert counts(target, "persons")["created"] == 20
+
+
+def test_composite_match_key_and_updates_by_id_for_organizations_and_activities(
+    sandbox: SandboxHandle,
+) -> None:
+    seeded = next(a for a in pd_all(sandbox, "activities") if a["due_date"])
+    org = pd_all(sandbox, "organizations")[0]
+    config = pipedrive_config(sandbox, match_keys={"activities": ["subject", "due_date"]})
+    text = singer(
+        "activities",
+        [
+            # same subject and day: that activity; same subject another day: a new one
+            {"subject": seeded["subject"], "due_date": seeded["due_date"], "done": True},
+            {"subject": seeded["subject"], "due_date": "2031-01-02", "type": "call"},
+        ],
+    ) + singer("organizations", [{"id": org["id"], "name": "Renamed Org"}])
+    _, target = run_target(config, text)
+    assert counts(target, "activities") == {
+        "created": 1,
+        "updated": 1,
+        "unchanged": 0,
+        "rejected": 0,
+    }
+    assert counts(target, "organizations")["updated"] == 1
+    assert pd_get(sandbox, f"/api/v2/activities/{seeded['id']}")["data"]["done"] is True
+    assert pd_get(sandbox, f"/api/v2/organizations/{org['id']}")["data"]["name"] == "Renamed Org"
+    same_subject = [a for a in pd_all(sandbox, "activities") if a["subject"] == seeded["subject"]]
+    assert sorted(a["due_date"] for a in same_subject) == sorted([seeded["due_date"], "2031-01-02"])
