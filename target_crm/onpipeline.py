@@ -191,6 +191,7 @@ class OnpipelineAccount:
             backoff_max=30.0,
         )
         self._fields: dict[str, dict[str, str]] = {}
+        self._pipelines: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
 
@@ -218,6 +219,17 @@ class OnpipelineAccount:
                 columns = api.custom_field_columns(items)
                 self._fields[table] = {name: fid for fid, name in columns.items()}
             return self._fields[table]
+
+    def pipelines(self) -> list[dict[str, Any]]:
+        """``PipelineList``, read once: pipelines with their stages."""
+        with self._lock:
+            if self._pipelines is not None:
+                return self._pipelines
+        data = self.call("PipelineList", {}) or []
+        pipelines = [dict(p) for p in data if isinstance(p, Mapping)]
+        with self._lock:
+            self._pipelines = pipelines
+        return pipelines
 
     def warn_once(self, stream: str, name: str, why: str) -> None:
         with self._lock:
@@ -257,6 +269,8 @@ class Entity(EntityWriter):
                 continue
             if name in writable:
                 body[name] = self._value(name, value)
+            elif name in ("Pipeline", "Stage") and self.stream == "deals":
+                continue  # names (as DealsList gives them): turned into ids below
             elif name in ("email", "phone") and self.stream == "persons":
                 key = name.capitalize()
                 body.setdefault(key, self._value(key, value))
@@ -264,11 +278,42 @@ class Entity(EntityWriter):
                 extra[self._custom[name]] = value
             else:
                 self.account.warn_once(self.stream, name, "is not writable through the API")
+        if self.stream == "deals":
+            self._pipeline_ids(record, body)
         if extra:
             body["Extra"] = [
                 {"ID": fid, "Value": _text(v) if v is not None else ""} for fid, v in extra.items()
             ]
         return {k: v for k, v in body.items() if v is not None}
+
+    def _pipeline_ids(self, record: Mapping[str, Any], body: dict[str, Any]) -> None:
+        """PipelineID/StageID from the ``Pipeline``/``Stage`` names DealsList (and the tap) give."""
+        pipeline_name, stage_name = record.get("Pipeline"), record.get("Stage")
+        if not pipeline_name or (
+            body.get("PipelineID") and (body.get("StageID") or not stage_name)
+        ):
+            return
+        wanted = str(pipeline_name).strip().casefold()
+        found = [
+            p
+            for p in self.account.pipelines()
+            if str(p.get("PipelineName", "")).strip().casefold() == wanted
+        ]
+        if len(found) != 1:
+            raise RefusedError(f"Pipeline '{pipeline_name}': {len(found)} pipelines have that name")
+        body.setdefault("PipelineID", str(found[0].get("PipelineID")))
+        if stage_name and not body.get("StageID"):
+            stage = str(stage_name).strip().casefold()
+            ids = [
+                s.get("ID")
+                for s in found[0].get("Stages") or []
+                if str(s.get("Name", "")).strip().casefold() == stage
+            ]
+            if len(ids) != 1:
+                raise RefusedError(
+                    f"Stage '{stage_name}' is not one stage of pipeline '{pipeline_name}'"
+                )
+            body["StageID"] = str(ids[0])
 
     def _value(self, name: str, value: Any) -> Any:
         if value is None:

@@ -270,3 +270,22 @@ def test_composite_match_key_and_deal_update_by_deal_id(sandbox: SandboxHandle) 
     assert persons(sandbox, PersonID=seeded["PersonID"])[0]["Email"][0]["Address"] == "new@x.test"
     (after,) = op_call(sandbox, "DealsList", {"DealID": deal["DealID"]})
     assert (after["Value"], after["Probability"]) == ("777.00", "90")
+
+
+def test_deals_as_dealslist_gives_them_pipeline_and_stage_names_become_ids(
+    sandbox: SandboxHandle, second_sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    """A deal read from one account (names, not ids) is written into another one."""
+    second_sandbox.reset(size=0)
+    deal = next(d for d in op_call(sandbox, "DealsList") if d["Status"] == "open")
+    record = {k: deal[k] for k in ("DealID", "DealName", "Value", "Pipeline", "Stage")}
+    record["OwnerID"] = op_call(second_sandbox, "UsersList")[0]["ID"]  # users are per account
+    config = onpipeline_config(
+        second_sandbox, record_ids="source", id_map_path=str(tmp_path / "ids.sqlite")
+    )
+    _, target = run_target(config, singer("deals", [record], key_properties=["DealID"]))
+    assert counts(target, "deals")["created"] == 1
+    (copied,) = op_call(second_sandbox, "DealsList")
+    assert [copied[k] for k in ("DealName", "Value", "Pipeline", "Stage")] == [
+        deal[k] for k in ("DealName", "Value", "Pipeline", "Stage")
+    ]
