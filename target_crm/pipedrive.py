@@ -288,6 +288,14 @@ def _as_int(value: Any) -> Any:
     return plain(value)
 
 
+def _numeric(crm_id: str) -> int:
+    """A Pipedrive id from a record or the id map; anything else rejects the record."""
+    text = str(crm_id).strip()
+    if not text.isdigit():
+        raise RefusedError(f"'{crm_id}' is not a Pipedrive id (ids are whole numbers)")
+    return int(text)
+
+
 def _bool(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0"}:
         return value.strip().lower() in {"true", "1"}
@@ -634,7 +642,7 @@ class EntityV2(EntityWriter):
         return custom
 
     def fetch(self, crm_id: str) -> dict[str, Any] | None:
-        body = self.account.get_json(f"{self.spec.path}/{int(crm_id)}")
+        body = self.account.get_json(f"{self.spec.path}/{_numeric(crm_id)}")
         data = (body or {}).get("data")
         if not data or data.get("is_deleted"):
             return None
@@ -672,7 +680,7 @@ class EntityV2(EntityWriter):
             return "unchanged"
         if not body:
             return "unchanged"
-        response = self.account.write("PATCH", f"{self.spec.path}/{int(crm_id)}", body)
+        response = self.account.write("PATCH", f"{self.spec.path}/{_numeric(crm_id)}", body)
         if response.status_code in (404, 410):
             return None
         return "updated"
@@ -732,7 +740,7 @@ class Notes(EntityWriter):
         return lambda data: [data.get(name)]
 
     def fetch(self, crm_id: str) -> dict[str, Any] | None:
-        body = self.account.get_json(f"{self.path}/{int(crm_id)}")
+        body = self.account.get_json(f"{self.path}/{_numeric(crm_id)}")
         data = (body or {}).get("data")
         if not data or data.get("active_flag") is False:
             return None
@@ -772,7 +780,7 @@ class Notes(EntityWriter):
             return None
         if same({k: v for k, v in body.items() if k != "add_time"}, current):
             return "unchanged"
-        response = self.account.write("PUT", f"{self.path}/{int(crm_id)}", body)
+        response = self.account.write("PUT", f"{self.path}/{_numeric(crm_id)}", body)
         return None if response.status_code in (404, 410) else "updated"
 
 

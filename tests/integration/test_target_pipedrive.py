@@ -477,3 +477,13 @@ def test_composite_match_key_and_updates_by_id_for_organizations_and_activities(
     assert pd_get(sandbox, f"/api/v2/organizations/{org['id']}")["data"]["name"] == "Renamed Org"
     same_subject = [a for a in pd_all(sandbox, "activities") if a["subject"] == seeded["subject"]]
     assert sorted(a["due_date"] for a in same_subject) == sorted([seeded["due_date"], "2031-01-02"])
+
+
+def test_an_id_that_is_not_a_pipedrive_id_is_rejected_not_a_crash(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    rejected = tmp_path / "rejected.jsonl"
+    config = pipedrive_config(sandbox, rejected_records_path=str(rejected), max_rejected_records=1)
+    _, target = run_target(config, singer("persons", [{"id": "C-17", "name": "X"}, {"name": "Y"}]))
+    assert counts(target, "persons") == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert "not a Pipedrive id" in read_jsonl(rejected)[0]["reason"]
