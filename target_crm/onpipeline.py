@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,6 +20,7 @@ from functools import cached_property
 from typing import Any
 
 from crm_api import onpipeline as api
+from crm_api.governor import RequestBudget
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
 from target_crm.http import FatalApiError, OutcomeUnknownError, write_once
 from target_crm.values import plain, same
@@ -158,6 +160,10 @@ def _text(value: Any) -> Any:
     return value
 
 
+def _pause(attempt: int) -> None:
+    time.sleep(min(0.25 * 2**attempt, 10.0))
+
+
 def _says_no_change(message: str) -> bool:
     """406 means "no change" on *Change, but the API also uses it for unacceptable values."""
     text = message.casefold()
@@ -182,23 +188,37 @@ class OnpipelineAccount:
     """One Onpipeline account: the shared client, custom fields, pipelines."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        self.client = api.OnpipelineClient(
-            config.get("api_token") or "",
-            config.get("api_url"),
-            requests_per_minute=int(config.get("requests_per_minute", api.REQUESTS_PER_MINUTE)),
-            backoff_base=0.5,
-            timeout=float(config.get("request_timeout") or 60),
-            backoff_max=30.0,
-        )
+        self._config = dict(config)
+        self.client = self._new_client(None)  # checks the settings now (api_url, token)
+        self._local = threading.local()
         self._fields: dict[str, dict[str, str]] = {}
         self._pipelines: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
 
+    def _new_client(self, budget: RequestBudget | None) -> api.OnpipelineClient:
+        config = self._config
+        return api.OnpipelineClient(
+            config.get("api_token") or "",
+            config.get("api_url"),
+            requests_per_minute=int(config.get("requests_per_minute", api.REQUESTS_PER_MINUTE)),
+            budget=budget,
+            backoff_base=0.5,
+            timeout=float(config.get("request_timeout") or 60),
+            backoff_max=30.0,
+        )
+
+    def _client(self) -> api.OnpipelineClient:
+        """One client (and ``requests`` session) per thread, all on the one request budget."""
+        client: api.OnpipelineClient | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._new_client(self.client.budget)
+        return client
+
     def call(self, resource: str, payload: Mapping[str, Any], *, idempotent: bool = True) -> Any:
         """One call; account-wide failures become :class:`FatalApiError`, the rest stay typed."""
         try:
-            return self.client.call(resource, payload, idempotent=idempotent)
+            return self._client().call(resource, payload, idempotent=idempotent)
         except api.OnpipelineAuthError as exc:
             raise FatalApiError(str(exc)) from None
         except api.OnpipelineRetriableError as exc:
@@ -415,9 +435,7 @@ class Entity(EntityWriter):
             except api.OnpipelineError as exc:
                 return exc
 
-        result = write_once(
-            send, lambda: self._find_applied(payload), attempts=4, pause=lambda _: None
-        )
+        result = write_once(send, lambda: self._find_applied(payload), attempts=8, pause=_pause)
         if isinstance(result, str):
             return Created(result)
         if isinstance(result, api.OnpipelineError):

@@ -289,3 +289,17 @@ def test_deals_as_dealslist_gives_them_pipeline_and_stage_names_become_ids(
     assert [copied[k] for k in ("DealName", "Value", "Pipeline", "Stage")] == [
         deal[k] for k in ("DealName", "Value", "Pipeline", "Stage")
     ]
+
+
+def test_faults_never_add_a_person_twice(sandbox: SandboxHandle) -> None:
+    sandbox.configure(fault_rate=0.2, drop_rate=0.05)
+    records = [{"k": f"f{i}", "FirstName": "Fault", "LastName": f"Tolerant {i}"} for i in range(20)]
+    _, target = run_target(
+        onpipeline_config(sandbox), singer("persons", records, key_properties=["k"])
+    )
+    sandbox.configure(fault_rate=0.0, drop_rate=0.0)
+    events = sandbox.counters()["events"]
+    assert events.get("faults", 0) + events.get("drops", 0) > 0
+    names = sorted(p["LastName"] for p in persons(sandbox) if p["FirstName"] == "Fault")
+    assert names == sorted(f"Tolerant {i}" for i in range(20))
+    assert counts(target, "persons")["created"] == 20
