@@ -1,8 +1,11 @@
-"""Sending one API request for the target: the shared budget, retries, and what a failure means.
+"""Sending one Pipedrive request for the target: retries, and what a failure means.
 
-# TODO(crm_api): move - the transport is provider-neutral; crm_api/pipedrive.py and
-# crm_api/onpipeline.py own auth and error envelopes, this module only adds what a *writer*
-# needs on top: a write is retried only when retrying cannot apply it twice.
+The per-thread sessions come from ``crm_api.pipedrive`` (auth, the shared request budget,
+rate-limit headers, Retry-After, OAuth refresh); this module adds what a *writer* needs on
+top: a write is retried only when retrying cannot apply it twice (Onpipeline's client has the
+same rule built in, see ``target_crm.onpipeline``).
+
+# TODO(crm_api): move - ``write_once`` and the replay rule are provider-neutral.
 
 Outcomes a caller sees:
 
