@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
 
-from singer_sdk import Target
+from singer_sdk import Sink, Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
@@ -222,10 +222,16 @@ class TargetCRM(Target):
     def process_endofpipe(self) -> None:
         """Drain in reference order, write the records that waited, then emit state."""
         run = self.run
-        sinks = sorted(self._sinks_active.values(), key=lambda s: run.order.get(s.stream_name, 9))
-        for sink in sinks:
+
+        def order(sink: Sink) -> int:
+            return run.order.get(sink.stream_name, 9)
+
+        # Sinks archived by a SCHEMA change first (older records), each tier before the next.
+        # The SDK has no public view of its sinks; these two attributes are what drain_all uses.
+        archived, active = list(self._sinks_to_clear), list(self._sinks_active.values())
+        for sink in sorted(archived + active, key=lambda s: (order(s), s not in archived)):
             self.drain_one(sink)
-        for sink in sinks:
+        for sink in sorted(active, key=order):
             if isinstance(sink, CRMSink):
                 sink.write_waiting()
         super().process_endofpipe()  # drains nothing more, cleans up, emits the latest STATE
