@@ -480,9 +480,10 @@ class Entity(EntityWriter):
         filters = self.spec.lookup(payload)
         if not filters:
             return None
-        wanted = {k: v for k, v in payload.items() if k != "Extra"}
         for item in reversed(self._list(filters)):
-            if same(wanted, item):
+            # what the list shows of what we sent (it shows no PipelineID/StageID, no Extra ids)
+            wanted = {k: v for k, v in payload.items() if k != "Extra" and k in item}
+            if wanted and same(wanted, item):
                 found = item.get(self.spec.id_field)
                 return str(found) if found else None
         return None
