@@ -303,3 +303,16 @@ def test_faults_never_add_a_person_twice(sandbox: SandboxHandle) -> None:
     names = sorted(p["LastName"] for p in persons(sandbox) if p["FirstName"] == "Fault")
     assert names == sorted(f"Tolerant {i}" for i in range(20))
     assert counts(target, "persons")["created"] == 20
+
+
+def test_an_add_that_times_out_after_the_server_applied_it_is_not_sent_again(
+    sandbox: SandboxHandle,
+) -> None:
+    sandbox.configure(slow_rate=0.3, slow_ms=1000)
+    records = [{"k": f"s{i}", "FirstName": "Slow", "LastName": f"Answer {i}"} for i in range(10)]
+    config = onpipeline_config(sandbox, request_timeout=0.4)
+    _, target = run_target(config, singer("persons", records, key_properties=["k"]))
+    sandbox.configure(slow_rate=0.0, slow_ms=0)
+    names = sorted(p["LastName"] for p in persons(sandbox) if p["FirstName"] == "Slow")
+    assert names == sorted(f"Answer {i}" for i in range(10))
+    assert counts(target, "persons")["created"] == 10
