@@ -105,12 +105,15 @@ def c_visible(key: str, v: Any, _: Exists) -> Any:
     return v
 
 
+ONE = {"persons": "person", "activities": "activity"}  # other plurals just drop the "s"
+
+
 def ref_to(entity: str) -> Checker:
     def check(key: str, v: Any, exists: Exists) -> Any:
         if not _is_int(v):
             raise invalid(f"{key}: must be integer")
         if not exists(entity, v):
-            raise invalid(f"{key}: {entity} with id {v} does not exist")
+            raise invalid(f"{key}: {ONE.get(entity, entity[:-1])} with id {v} does not exist")
         return v
 
     return check

@@ -204,6 +204,43 @@ def test_create_and_update_set_update_time_and_show_in_lists(
     assert sandbox.counters()["events"]["writes"] == 2
 
 
+def test_every_entity_can_be_created_updated_and_deleted(pd: Client) -> None:
+    bodies = {
+        "persons": ({"name": "Zoë Ångström", "emails": [{"value": "zoe@x.test"}]}, {"org_id": 2}),
+        "organizations": ({"name": "渡辺商事", "address": {"value": "Tokyo"}}, {"visible_to": 7}),
+        "activities": (
+            {"subject": "Call", "deal_id": 2, "participants": [{"person_id": 4, "primary": True}]},
+            {"done": True, "due_time": "10:30"},
+        ),
+        "products": (
+            {"name": "Widget", "prices": [{"price": 9.5, "currency": "EUR"}]},
+            {"tax": 19},
+        ),
+    }
+    for entity, (create, change) in bodies.items():
+        made = pd.send("POST", f"/api/v2/{entity}", create)
+        assert made.status_code == 200, made.text
+        rid = made.json()["data"]["id"]
+        changed = pd.send("PATCH", f"/api/v2/{entity}/{rid}", change).json()["data"]
+        assert all(changed[k] == (v if k != "due_time" else "10:30:00") for k, v in change.items())
+        assert rid in {r["id"] for r in pd.walk(f"/api/v2/{entity}", sort_by="update_time")}
+        assert pd.send("DELETE", f"/api/v2/{entity}/{rid}").status_code == 200
+        assert rid not in {r["id"] for r in pd.walk(f"/api/v2/{entity}")}
+        assert pd.ok(f"/api/v2/{entity}/{rid}")["data"]["is_deleted"] is True
+    person = pd.raw("persons", len(pd.sb.control("GET", "/pipedrive/ids/persons")["ids"]))
+    assert person["emails"] == [{"value": "zoe@x.test", "primary": True, "label": "work"}]
+    activity = pd.raw("activities", len(pd.sb.control("GET", "/pipedrive/ids/activities")["ids"]))
+    assert activity["person_id"] == 4
+    assert activity["marked_as_done_time"] == activity["update_time"]
+
+
+def test_custom_fields_parameter_limits_the_keys(pd: Client) -> None:
+    key = next(f["field_code"] for f in pd.walk("/api/v2/personFields") if f["is_custom_field"])
+    people = pd.ok("/api/v2/persons", custom_fields=key, limit=5)["data"]
+    assert people
+    assert all(set(p["custom_fields"]) == {key} for p in people)
+
+
 def test_bad_write_bodies_are_refused(pd: Client) -> None:
     fields = pd.walk("/api/v2/dealFields")
     key = next(f["field_code"] for f in fields if f["is_custom_field"])
