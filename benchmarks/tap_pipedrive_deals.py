@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/tap_pipedrive_deals.py [--size 100000]
 
-crm-sandbox runs as a child process (its own interpreter and core) with no latency and no
-rate limit; the tap runs as the real command with only ``deals`` selected (custom-field
-columns on, the default) and its stdout is read by this script, which counts RECORD lines.
+crm-sandbox runs as a child process (its own interpreter and core) with no rate limit and
+``--latency-ms`` (default 0); the tap runs as the real command with only ``deals`` selected
+(custom-field columns on, the default) and its stdout is read by this script, which counts
+RECORD lines. ``--without-read-ahead`` runs the same tap with the SDK's own one-page-at-a-time
+``get_records`` instead, to show what fetching the next page during the record work saves.
 """
 
 from __future__ import annotations
@@ -20,14 +22,28 @@ from pathlib import Path
 from crm_sandbox.testing import running_sandbox
 from tap_crm.tap import TapCRM
 
+# The tap with the SDK's default get_records (one page fetched, then written, then the next).
+WITHOUT_READ_AHEAD = """
+import sys
+from singer_sdk import RESTStream
+from tap_crm.pipedrive import client, streams
+client.PipedriveStream.get_records = RESTStream.get_records
+streams.read_ahead = lambda records, **_: iter(records)
+from tap_crm.tap import TapCRM
+sys.argv[0] = "tap-crm"
+TapCRM.cli()
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--without-read-ahead", action="store_true")
     args = parser.parse_args()
     with (
-        running_sandbox(size=args.size, in_process=False) as sb,
+        running_sandbox(size=args.size, in_process=False, latency_ms=args.latency_ms) as sb,
         tempfile.TemporaryDirectory() as tmp,
     ):
         config = {
@@ -46,11 +62,13 @@ def main() -> None:
         catalog_file.write_text(json.dumps(catalog))
         sb.reset_counters()
         started = time.perf_counter()
+        head = ["-m", "tap_crm.tap"]
+        if args.without_read_ahead:
+            head = ["-c", WITHOUT_READ_AHEAD]
         process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "tap_crm.tap",
+                *head,
                 "--config",
                 str(config_file),
                 "--catalog",
@@ -73,7 +91,9 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         counters = sb.counters()
     streaming = elapsed - (first_record - started)
-    print(f"deals in the sandbox                 {args.size:>10,}")
+    mode = "without read-ahead" if args.without_read_ahead else "with read-ahead"
+    print(f"deals in the sandbox                 {args.size:>10,}  ({mode})")
+    print(f"latency per request                  {args.latency_ms:>10.0f} ms")
     print(f"RECORD messages                      {records:>10,}")
     print(f"STATE messages                       {states:>10,}")
     print(f"HTTP requests (deals + archived)     {sum(counters['requests'].values()):>10,}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import decimal
 import itertools
 import logging
+import queue
 import threading
 from datetime import UTC, datetime
 from functools import cached_property
@@ -29,7 +30,7 @@ from tap_crm.pipedrive import custom_fields
 from tap_crm.schema_files import load_schema
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from backoff.types import Details
     from singer_sdk import Tap
@@ -61,6 +62,68 @@ def rfc3339(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def read_ahead(
+    records: Iterable[dict[str, Any]], *, chunk: int, chunks: int = 1
+) -> Iterator[dict[str, Any]]:
+    """Yield ``records`` while a thread already fetches the next ones: with ``chunk`` = a
+    page, at most one page waits in the buffer and one more is being fetched (memory stays
+    flat, and the API budget is not spent far ahead of what is written). An error in the
+    fetching thread is raised here, in the caller's thread, after the records before it."""
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=chunks)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.2)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def produce() -> None:
+        batch: list[dict[str, Any]] = []
+        try:
+            for record in records:
+                batch.append(record)
+                if len(batch) >= chunk:
+                    if not put(batch):
+                        return
+                    batch = []
+            if batch and not put(batch):
+                return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            if not batch or put(batch):  # the records read before the error come first
+                put(_Failure(exc))
+
+    # Started now, not at the first next(): several lists merged together (deals and
+    # archived deals) then fetch side by side instead of one racing ahead of the other.
+    threading.Thread(target=produce, name="read-ahead", daemon=True).start()
+    return _drain(buffer, stop)
+
+
+def _drain(buffer: queue.Queue[Any], stop: threading.Event) -> Iterator[dict[str, Any]]:
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield from item
+    finally:
+        stop.set()
 
 
 class PipedriveAccount:
@@ -230,6 +293,13 @@ class PipedriveStream(RESTStream[Any]):
     # -- errors and retries
 
     tolerate_missing = False  # True where a 404 means "the parent is gone", not a bad setting
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        # get_records is the SDK's extension point for how records are produced. Pagination,
+        # retries and errors stay in request_records; it just runs one thread ahead, so the
+        # next page is on its way while the SDK turns the current one into messages (the
+        # SDK alone waits for the network, then works, then waits again).
+        return read_ahead(self.request_records(context), chunk=self.page_size)
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         """Drop keys the schema does not list (what the SDK's conformance would do), saying

@@ -24,6 +24,7 @@ from tap_crm.pipedrive.client import (
     PipedriveStream,
     V2Stream,
     normalize_time,
+    read_ahead,
     rfc3339,
 )
 
@@ -153,8 +154,8 @@ class DealsStream(IncrementalV2Stream):
             return normalize_time(row.get("update_time")) or ""
 
         return heapq.merge(
-            self.request_records(None),
-            self.request_records({"archived": True}),
+            read_ahead(self.request_records(None), chunk=self.page_size),
+            read_ahead(self.request_records({"archived": True}), chunk=self.page_size),
             key=by_update_time,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,40 @@ def test_bad_settings_fail_in_one_line_before_any_request(
         TapCRM(config={"provider": "pipedrive", **config})
     assert fragment in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_read_ahead_keeps_order_and_raises_after_the_records_before_the_error() -> None:
+    from tap_crm.pipedrive.client import read_ahead
+
+    def pages() -> Iterator[dict[str, int]]:
+        for n in range(7):
+            yield {"id": n}
+        raise RuntimeError("page 3 failed")
+
+    seen: list[int] = []
+
+    def read_all() -> None:
+        seen.extend(record["id"] for record in read_ahead(pages(), chunk=3))
+
+    with pytest.raises(RuntimeError, match="page 3 failed"):
+        read_all()
+    assert seen == list(range(7))
+
+
+def test_read_ahead_fetches_at_most_two_chunks_ahead() -> None:
+    import time
+
+    from tap_crm.pipedrive.client import read_ahead
+
+    produced: list[int] = []
+
+    def pages() -> Iterator[dict[str, int]]:
+        for n in range(100):
+            produced.append(n)
+            yield {"id": n}
+
+    reader = read_ahead(pages(), chunk=10)
+    assert next(reader) == {"id": 0}
+    time.sleep(0.3)  # let the fetching thread run as far as it may
+    assert len(produced) <= 31  # the chunk being read, one waiting, one being built
+    assert [r["id"] for r in reader] == list(range(1, 100))
