@@ -110,8 +110,9 @@ def _times(rnd: random.Random, n: int) -> tuple[array, array]:
     """add_time rises with id (ids are given at creation); update_time >= add_time."""
     r = rnd.random
     span = (END - START - 86400) / max(n, 1)
-    add = [START + int((i + r() * 0.9) * span) for i in range(n)]
-    upd: list[int] = []
+    # arrays filled from generators: no list of a million Python ints on the way
+    add = array("q", (START + int((i + r() * 0.9) * span) for i in range(n)))
+    upd = array("q")
     append = upd.append
     for a in add:
         x = r()
@@ -122,18 +123,18 @@ def _times(rnd: random.Random, n: int) -> tuple[array, array]:
         else:
             b = BULK[int(x * 1000) % 3]
             append(b if b >= a else a)
-    return array("q", add), array("q", upd)
+    return add, upd
 
 
 def _pick(r: Any, n: int, count: int, null_share: float) -> array:
     """Foreign keys 1..count, with a share of nulls (0)."""
     if count <= 0:
         return array("q", bytes(8 * n))
-    return array("q", [0 if r() < null_share else 1 + int(r() * count) for _ in range(n)])
+    return array("q", (0 if r() < null_share else 1 + int(r() * count) for _ in range(n)))
 
 
 def _flags(r: Any, n: int, share: float) -> array:
-    return array("q", [1 if r() < share else 0 for _ in range(n)])
+    return array("q", (1 if r() < share else 0 for _ in range(n)))
 
 
 # ---------------------------------------------------------------------------- custom fields
@@ -744,9 +745,9 @@ def build(seed: int, size: int) -> tuple[Store, World]:
     n = w.size
     add, upd = _times(rnd, n)
     stage_ids = list(w.stage_pipeline)
-    stage = array("q", [stage_ids[int(r() * len(stage_ids))] for _ in range(n)])
+    stage = array("q", (stage_ids[int(r() * len(stage_ids))] for _ in range(n)))
     deleted = _flags(r, n, 0.03)
-    archived = array("q", [0 if d else int(r() < 0.04) for d in deleted])
+    archived = array("q", (0 if d else int(r() < 0.04) for d in deleted))
     table(
         "deals",
         {
@@ -755,12 +756,12 @@ def build(seed: int, size: int) -> tuple[Store, World]:
             "deleted": deleted,
             "archived": archived,
             "status": array(
-                "q", [0 if x < 0.6 else 1 if x < 0.85 else 2 for x in (r() for _ in range(n))]
+                "q", (0 if x < 0.6 else 1 if x < 0.85 else 2 for x in (r() for _ in range(n)))
             ),
             "owner_id": _pick(r, n, w.n_users, 0.0),
             "person_id": _pick(r, n, w.n_persons, 0.15),
             "org_id": _pick(r, n, w.n_orgs, 0.25),
-            "pipeline_id": array("q", [w.stage_pipeline[s] for s in stage]),
+            "pipeline_id": array("q", (w.stage_pipeline[s] for s in stage)),
             "stage_id": stage,
         },
         render_deal,
@@ -805,19 +806,19 @@ def build(seed: int, size: int) -> tuple[Store, World]:
     add, upd = _times(rnd, n)
     deals = store["deals"].cols
     deal_col = _pick(r, n, w.size, 0.3)
-    person_col = array("q", [deals["person_id"][d - 1] if d else 0 for d in deal_col])
-    org_col = array("q", [deals["org_id"][d - 1] if d else 0 for d in deal_col])
+    person_col = array("q", (deals["person_id"][d - 1] if d else 0 for d in deal_col))
+    org_col = array("q", (deals["org_id"][d - 1] if d else 0 for d in deal_col))
     for k in range(n):
         if not deal_col[k] and w.n_persons and r() < 0.7:
             person_col[k] = 1 + int(r() * w.n_persons)
     done = _flags(r, n, 0.55)
-    shifts = [r() for _ in range(n)]  # due date: up to 60 days after creation, 5% without
+    shifts = (r() for _ in range(n))  # due date: up to 60 days after creation, 5% without
     due = array(
         "q",
-        [
+        (
             NULL if x < 0.05 else (a + int(x * 60 * 86400)) // 86400
             for a, x in zip(add, shifts, strict=True)
-        ],
+        ),
     )
     table(
         "activities",
@@ -849,8 +850,8 @@ def build(seed: int, size: int) -> tuple[Store, World]:
     n = w.n_notes
     add, upd = _times(rnd, n)
     deal_col = _pick(r, n, w.size, 0.4)
-    person_col = array("q", [deals["person_id"][d - 1] if d and r() < 0.5 else 0 for d in deal_col])
-    org_col = array("q", [0] * n)
+    person_col = array("q", (deals["person_id"][d - 1] if d and r() < 0.5 else 0 for d in deal_col))
+    org_col = array("q", bytes(8 * n))
     for k in range(n):
         if not deal_col[k]:
             if w.n_persons and r() < 0.6:
