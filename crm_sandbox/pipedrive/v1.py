@@ -9,12 +9,30 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from crm_sandbox.core import Request, Response
-from crm_sandbox.pipedrive import data, timefmt
+from crm_sandbox.pipedrive import data, params, timefmt
 from crm_sandbox.pipedrive.base import HandlerBase
 from crm_sandbox.pipedrive.fields import ENTITY_OF_FIELDS_PATH, v1_items
-from crm_sandbox.pipedrive.params import MAX_LIMIT, dumps, envelope, ok, q_int, q_time
+from crm_sandbox.pipedrive.params import MAX_LIMIT, dumps, envelope, ok
 from crm_sandbox.pipedrive.store import Record, Table
-from crm_sandbox.pipedrive.validate import failure
+from crm_sandbox.pipedrive.validate import Problem, failure
+
+
+def q_int(req: Request, name: str, minimum: int = 1) -> int | None:
+    """v1 answers a bad parameter with its generic 400, not v2's schema-validation one."""
+    try:
+        return params.q_int(req, name, minimum)
+    except Problem:
+        raise failure(400, f"Bad request: {name} must be an integer >= {minimum}") from None
+
+
+def q_time(req: Request, name: str) -> int | None:
+    try:
+        return params.q_time(req, name)
+    except Problem:
+        raise failure(
+            400, f"Bad request: {name} must be RFC 3339, e.g. 2025-01-01T10:20:00Z"
+        ) from None
+
 
 LAZY_START = 2000  # up to this offset a page walks the index; deeper offsets list all matches
 

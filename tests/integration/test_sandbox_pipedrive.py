@@ -141,6 +141,18 @@ def test_filters_ids_owner_status_and_sorts(pd: Client) -> None:
     activities = pd.walk("/api/v2/activities", sort_by="due_date", done="true", limit=50)
     assert activities
     assert all(a["done"] for a in activities)
+    dated = [a["due_date"] for a in activities]
+    assert dated == sorted(dated, key=lambda d: (d is not None, d))  # no date sorts first
+    deal = next(d for d in raw if d["person_id"] and not d["is_deleted"])
+    persons = pd.ok("/api/v2/persons", deal_id=deal["id"])["data"]
+    assert [p["id"] for p in persons] == [deal["person_id"]]
+    on_deal = pd.walk("/api/v2/activities", deal_id=deal["id"])
+    assert {a["deal_id"] for a in on_deal} <= {deal["id"]}
+    assert {a["id"] for a in on_deal} == {
+        a["id"]
+        for a in pd.all_raw("activities")
+        if a["deal_id"] == deal["id"] and not a["is_deleted"]
+    }
 
 
 def test_deleted_and_archived_deals(pd: Client, sandbox: SandboxHandle) -> None:
@@ -362,6 +374,9 @@ def test_notes_v1_create_update_and_updated_since(pd: Client, sandbox: SandboxHa
     recent = pd.ok("/v1/notes", updated_since=sandbox_now(sandbox))["data"]
     assert [n["id"] for n in recent] == [note["id"]]
     assert pd.send("POST", "/v1/notes", {"content": "orphan"}).status_code == 400
+    bad = pd.get("/v1/notes", limit="0")
+    assert bad.status_code == 400
+    assert bad.json()["success"] is False
 
 
 def test_users_and_fields(pd: Client) -> None:
