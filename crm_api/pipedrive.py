@@ -13,8 +13,14 @@ stable surface is small:
 * ``error_message(response)``: the API's error envelope (or a non-JSON body) as one clear line,
   never echoing secrets.
 * ``observe_rate_limit(budget, headers)`` / ``retry_after_seconds(headers)``: header -> budget.
+* ``daily_budget_message(headers)``: a clear line when a 429 means the day's budget is spent
+  (a Retry-After over ``MAX_RETRY_AFTER_SECONDS``), else None: such a 429 is not retried.
 * ``endpoint_cost(method, path)``: the daily-budget token cost of one call.
 * ``credential_problems(...)``: one clear line per unusable combination of auth settings.
+* ``request_json(session, method, url, ...)`` / ``iter_v2(session, url, ...)``: one call, or
+  every item of a v2 cursor list, outside the Singer SDK with the same retry rules.
+* ``exchange_token``, ``authorization_url``, ``TokenStore``: the OAuth pieces ``crm-oauth``
+  uses. Custom-field column names live in ``crm_api.pipedrive_fields``.
 
 ``PipedriveError`` (and its ``AuthError``) is raised for problems a user must fix; its message
 is a single line that names the setting to change.
