@@ -23,7 +23,6 @@ from typing import Any
 import requests
 
 from crm_api import pipedrive as api
-from crm_api.governor import RequestBudget
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
 from target_crm.http import Transport, write_once
 from target_crm.values import plain, same
@@ -318,37 +317,6 @@ def _contacts(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-class WriterBudget(RequestBudget):
-    """The shared sliding window, minus one over-cautious reaction.
-
-    ``RequestBudget.observe`` holds every sender for ``x-ratelimit-reset`` seconds whenever a
-    response says ``x-ratelimit-remaining: 0``. A writer that keeps the window full sees
-    that on every 40th response, and the reset is rounded up to whole seconds, so the hold
-    cost a quarter of the throughput (benchmarks/target_persons.py: 78 % of the floor). When
-    our own window is full too, ``acquire`` already waits exactly as long as needed; the
-    hold is only kept when the server counts requests we did not send (another client on
-    the same token). 429s still hold everyone for Retry-After.
-
-    # TODO(crm_api): move - belongs in crm_api.governor (reads its window), not here.
-    """
-
-    def observe(
-        self,
-        *,
-        limit: int | None = None,
-        remaining: int | None = None,
-        reset_seconds: float | None = None,
-    ) -> None:
-        if limit is not None and limit > 0 and limit != self.limit:
-            self.set_limit(limit)
-        if remaining is not None and remaining <= 0 and reset_seconds is not None:
-            with self._lock:
-                horizon = self._clock() - self.window
-                ours = sum(1 for sent in self._sent if sent > horizon)
-            if ours < self.limit:
-                self.hold(reset_seconds)
-
-
 class PipedriveAccount:
     """One Pipedrive account as the target sees it: transport, custom fields, warnings."""
 
@@ -362,10 +330,6 @@ class PipedriveAccount:
             oauth_token_file=config.get("oauth_token_file"),
             oauth_url=config.get("oauth_url"),
             max_requests_per_window=config.get("max_requests_per_2s"),
-        )
-        # TODO(crm_api): move - see WriterBudget
-        self.connection.budget = WriterBudget(
-            self.connection.cap or 0, api.BURST_WINDOW_SECONDS + api.WINDOW_SAFETY_SECONDS
         )
         self.transport = Transport(
             self.connection.base_url,
