@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
+from crm_api.governor import RequestBudget
 from target_crm.entities import MatchIndex, TargetSetupError
 from target_crm.idmap import IdMap, WaitingRoom
 from target_crm.onpipeline import _says_no_change
-from target_crm.pipedrive import WriterBudget, plan_custom_fields, snake_name
+from target_crm.pipedrive import plan_custom_fields, snake_name
 from target_crm.report import Report
 from target_crm.sinks import UNRESOLVED, KeepingValidator, _without_unresolved, check_match_keys
 from target_crm.target import TargetCRM
@@ -264,7 +265,7 @@ def test_writer_budget_holds_only_for_requests_it_did_not_send() -> None:
         slept.append(seconds)
         now[0] += seconds
 
-    budget = WriterBudget(2, 2.0, clock=lambda: now[0], sleep=sleep)
+    budget = RequestBudget(2, 2.0, clock=lambda: now[0], sleep=sleep)
     budget.acquire()
     budget.acquire()
     budget.observe(limit=2, remaining=0, reset_seconds=2)  # our own two: no extra hold
