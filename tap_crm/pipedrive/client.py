@@ -187,7 +187,7 @@ class PipedriveAccount:
 
 class CursorPaginator(JSONPathPaginator):
     """v2 ``additional_data.next_cursor``; keeps going past an empty page that has a cursor
-    (the SDK would otherwise stop silently at the first empty page)."""
+    (the SDK would otherwise stop silently at the first empty page) and ends at a null one."""
 
     def __init__(self) -> None:
         super().__init__("$.additional_data.next_cursor")
@@ -201,7 +201,9 @@ class CursorPaginator(JSONPathPaginator):
         return str(cursor) if cursor else None
 
     def continue_if_empty(self, response: requests.Response) -> bool:
-        return bool(self.get_next(response))
+        # Let advance() decide: it ends the pagination when there is no cursor. (The SDK's
+        # own stop would also log a line per empty list: one per parent without followers.)
+        return True
 
 
 class OffsetPaginator(BaseAPIPaginator[int]):

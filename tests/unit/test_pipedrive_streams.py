@@ -159,3 +159,23 @@ def test_read_ahead_fetches_at_most_two_chunks_ahead() -> None:
     time.sleep(0.3)  # let the fetching thread run as far as it may
     assert len(produced) <= 31  # the chunk being read, one waiting, one being built
     assert [r["id"] for r in reader] == list(range(1, 100))
+
+
+def test_cursor_pages_go_past_an_empty_page_and_stop_at_a_null_cursor() -> None:
+    from tap_crm.pipedrive.client import CursorPaginator
+
+    def page(cursor: str | None) -> requests.Response:
+        response = requests.Response()
+        response.status_code = 200
+        response._content = json.dumps(
+            {"success": True, "data": [], "additional_data": {"next_cursor": cursor}}
+        ).encode()
+        return response
+
+    paginator = CursorPaginator()
+    empty_with_cursor = page("abc")
+    assert paginator.continue_if_empty(empty_with_cursor)
+    paginator.advance(empty_with_cursor)
+    assert paginator.current_value == "abc"
+    paginator.advance(page(None))
+    assert paginator.finished
