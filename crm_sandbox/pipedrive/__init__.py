@@ -22,7 +22,11 @@ from crm_sandbox.pipedrive.validate import Problem, failure
 
 CONTROL_ENTITIES = (
     "deals", "persons", "organizations", "activities", "products", "pipelines", "stages",
-    "notes", "users",
+    "notes", "leads", "files", "deal_products", "installments", "lead_labels", "users",
+)  # fmt: skip
+TOUCHABLE = (
+    "deals", "persons", "organizations", "activities", "products", "pipelines", "stages",
+    "notes", "leads", "files",
 )  # fmt: skip
 
 
@@ -108,14 +112,21 @@ class PipedriveAPI:
             if m and request.method == "GET":
                 entity = self._entity(m[1])
                 return Response.json(200, {"ids": self.handlers.all_ids(entity)})
-            m = re.fullmatch(r"/records/(\w+)/(\d+)", path)
+            m = re.fullmatch(r"/records/(\w+)/([\w-]+)", path)
             if m and request.method == "GET":
-                record = self.handlers.raw_record(self._entity(m[1]), int(m[2]))
+                entity = self._entity(m[1])
+                if entity == "leads":  # named by UUID
+                    rid = self.handlers.resolve_lead(m[2]) or 0
+                else:
+                    rid = int(m[2]) if m[2].isdigit() else 0
+                record = self.handlers.raw_record(entity, rid)
                 if record is None:
                     return Response.json(404, {"error": f"no {m[1]} with id {m[2]}"})
                 return Response.json(200, record)
             if path == "/touch" and request.method == "POST":
                 return self._touch(request)
+            if path == "/features":
+                return self._features(request)
             if path == "/fields" and request.method == "GET":
                 return Response.json(200, self._custom_fields())
             if path == "/oauth/code" and request.method == "POST":
@@ -138,14 +149,36 @@ class PipedriveAPI:
         except ValueError:
             return Response.json(400, {"error": "the body must be JSON"})
         entity = body.get("entity") if isinstance(body, dict) else None
-        if entity not in CONTROL_ENTITIES or entity == "users":
-            return Response.json(400, {"error": f"entity must be one of {CONTROL_ENTITIES[:-1]}"})
+        if entity not in TOUCHABLE:
+            return Response.json(400, {"error": f"entity must be one of {TOUCHABLE}"})
         ids, count = body.get("ids"), body.get("count")
+        if entity == "leads" and isinstance(ids, list):  # leads are named by their UUIDs
+            rows = [self.handlers.resolve_lead(i) if isinstance(i, str) else None for i in ids]
+            if None in rows:
+                return Response.json(404, {"error": "ids must be UUIDs of existing leads"})
+            ids = rows
         if ids is not None and not (isinstance(ids, list) and all(isinstance(i, int) for i in ids)):
             return Response.json(400, {"error": "ids must be a list of integers"})
         if ids is None and not (isinstance(count, int) and count > 0):
             return Response.json(400, {"error": 'give "ids": [...] or "count": n'})
         return Response.json(200, self.handlers.touch(entity, ids, count))
+
+    def _features(self, request: Request) -> Response:
+        """Plan features: ``{"installments": false}`` makes installments answer 403."""
+        features = self.handlers.features
+        if request.method == "POST":
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError:
+                return Response.json(400, {"error": "the body must be JSON"})
+            if not isinstance(body, dict) or not all(
+                k in features and isinstance(v, bool) for k, v in body.items()
+            ):
+                return Response.json(400, {"error": f"give booleans for {sorted(features)}"})
+            features.update(body)
+        elif request.method != "GET":
+            return Response.json(405, {"error": "use GET or POST"})
+        return Response.json(200, dict(features))
 
     def _custom_fields(self) -> dict[str, Any]:
         return {

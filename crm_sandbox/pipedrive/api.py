@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from crm_sandbox.core import Request, Response
-from crm_sandbox.pipedrive import data, timefmt, writes
+from crm_sandbox.pipedrive import data, deal_items, flow, leads, timefmt, writes
 from crm_sandbox.pipedrive import validate as v
 from crm_sandbox.pipedrive.fields import ENTITY_OF_FIELDS_PATH, v2_items
 from crm_sandbox.pipedrive.followers import followers_of, peek
@@ -28,12 +28,15 @@ from crm_sandbox.pipedrive.params import (
     q_time,
 )
 from crm_sandbox.pipedrive.store import Record, Table
-from crm_sandbox.pipedrive.v1 import V1Handlers
+from crm_sandbox.pipedrive.v1_more import MoreV1Handlers
 from crm_sandbox.pipedrive.validate import failure, invalid
 from crm_sandbox.pipedrive.writes import CUSTOM_OF, REQUIRED_ON_CREATE, SCHEMAS
 
+CHILDREN_OF = {"deal_products": deal_items.products_of, "installments": deal_items.installments_of}
+SLOTS_OF = {"deal_products": deal_items.PER_DEAL, "installments": deal_items.INSTALLMENT_SLOTS}
 
-class PipedriveHandlers(V1Handlers):
+
+class PipedriveHandlers(MoreV1Handlers):
     """Everything behind the routes."""
 
     # ---- v2 lists -----------------------------------------------------------------------
@@ -271,6 +274,8 @@ class PipedriveHandlers(V1Handlers):
             record = copy.deepcopy(current)
             writes.apply(self.world, entity, record, clean, now, creating=False)
             self.table(entity).put(rid, record)
+            if entity == "deals":
+                flow.record_changes(self.table(entity), rid, current, record, now)
             self._written()
             return ok(record)
 
@@ -282,6 +287,8 @@ class PipedriveHandlers(V1Handlers):
             record["is_deleted"] = True
             record["update_time"] = timefmt.iso(self.now())
             self.table(entity).put(rid, record)
+            if entity == "deals":
+                flow.record_changes(self.table(entity), rid, current, record, self.now())
             self._written()
         return ok({"id": rid})
 
@@ -388,7 +395,7 @@ class PipedriveHandlers(V1Handlers):
         with self.store.lock:
             t = self.table(entity)
             if ids is None:
-                editable = "archived" in t.cols  # archived deals can't be edited
+                editable = entity == "deals"  # archived deals can't be edited
                 live = [
                     rid
                     for rid in t.ids()
@@ -400,29 +407,59 @@ class PipedriveHandlers(V1Handlers):
             if missing:
                 raise failure(404, f"{entity} {missing} not found")
             now = self.now()
+            v1_times = entity in ("notes", "files")
             for rid in ids:
-                record = copy.deepcopy(t.get(rid))
+                before = t.get(rid)
+                record = copy.deepcopy(before)
                 writes.change_something(entity, record, self.world)
-                record["update_time"] = timefmt.v1(now) if entity == "notes" else timefmt.iso(now)
+                record["update_time"] = timefmt.v1(now) if v1_times else timefmt.iso(now)
                 if entity == "notes":
                     record = data.note_shape(t, record)
                 t.put(rid, record)
+                if entity == "deals":  # the deal's history and its products change with it
+                    flow.record_changes(t, rid, before, record, now)
+                    deal_items.touch_products(t, self.table("products"), rid, now)
             self._notes_cache.clear()  # a change made "in the CRM": not an API write
             stamp = timefmt.iso(now)
-        return {"entity": entity, "ids": ids, "update_time": stamp}
+            shown: list[Any] = list(ids)
+            if entity == "leads":
+                shown = [leads.lead_uuid(t, rid) for rid in ids]
+        return {"entity": entity, "ids": shown, "update_time": stamp}
 
-    def all_ids(self, entity: str) -> list[int]:
+    def all_ids(self, entity: str) -> list[Any]:
         if entity == "users":
             return [u["id"] for u in self.world.users]
         with self.store.lock:
-            return list(self.table(entity).ids())
+            if entity in ("deal_products", "installments"):
+                deals, products = self.table("deals"), self.table("products")
+                of = CHILDREN_OF[entity]
+                return [item["id"] for d in deals.ids() for item in of(deals, products, d)]
+            if entity == "lead_labels":
+                return [label["id"] for label in self.table("leads").aux["labels"]]
+            t = self.table(entity)
+            if entity == "leads":
+                return [leads.lead_uuid(t, rid) for rid in t.ids()]
+            return list(t.ids())
 
     def raw_record(self, entity: str, rid: int) -> Record | None:
         if entity == "users":
             return self.world.users[rid - 1] if 1 <= rid <= len(self.world.users) else None
         with self.store.lock:
+            if entity in ("deal_products", "installments"):
+                deals, products = self.table("deals"), self.table("products")
+                slots = SLOTS_OF[entity]
+                deal = (rid - 1) // slots + 1
+                if not deals.exists(deal):
+                    return None
+                of = CHILDREN_OF[entity]
+                found = [i for i in of(deals, products, deal) if i["id"] == rid]
+                return copy.deepcopy(found[0]) if found else None
             t = self.table(entity)
             return copy.deepcopy(t.get(rid)) if t.exists(rid) else None
+
+    def resolve_lead(self, lead_id: str) -> int | None:
+        with self.store.lock:
+            return leads.row_of(self.table("leads"), lead_id)
 
 
 def _cursor_id(cursor: dict[str, Any]) -> int:

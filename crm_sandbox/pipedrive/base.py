@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_sandbox.core import Request, SandboxContext
-from crm_sandbox.pipedrive import data
+from crm_sandbox.pipedrive import catalog, data, leads
 from crm_sandbox.pipedrive.limits import Limiter
 from crm_sandbox.pipedrive.oauth import OAuthServer
 from crm_sandbox.pipedrive.store import Record, Store, Table
@@ -21,7 +21,10 @@ SINGULAR = {
     "stages": "Stage",
     "notes": "Note",
     "users": "User",
+    "files": "File",
+    "leads": "Lead",
 }
+DEFAULT_FEATURES = {"installments": True}  # plan features a test can switch off
 
 UNAUTHORIZED = {
     "success": False,
@@ -41,11 +44,15 @@ class HandlerBase:
         self.oauth = OAuthServer(ctx)
         self.limiter = Limiter(ctx)
         self._notes_cache: dict[tuple[Any, ...], list[int]] = {}
+        self.features: dict[str, bool] = dict(DEFAULT_FEATURES)
         self.reset()
 
     def reset(self) -> None:
         settings = self.ctx.settings
         self.store, self.world = data.build(settings.seed, settings.size)
+        leads.build_leads(self.store, self.world)
+        catalog.build_files(self.store, self.world)
+        self.features = dict(DEFAULT_FEATURES)
         self._notes_cache = {}
         self.oauth.reset()
         self.limiter.reset()

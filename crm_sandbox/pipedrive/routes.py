@@ -31,11 +31,17 @@ def _route(
         r"\{follower_id\}", r"(?P<follower_id>\d+)"
     )
     regex = regex.replace(r"\{field_code\}", r"(?P<field_code>[^/]+)")
+    regex = regex.replace(r"\{lead_id\}", r"(?P<lead_id>[0-9a-fA-F-]+)")
     return Route(method, re.compile(regex), template, handler, cost, entity, public)
 
 
 def _routes() -> list[Route]:
-    r: list[Route] = [_route("GET", "/api/v2/deals/archived", "list_v2", 20, "deals")]
+    r: list[Route] = [
+        _route("GET", "/api/v2/deals/archived", "list_v2", 20, "deals"),
+        _route("GET", "/api/v2/deals/products", "deals_products", 10, "deals"),
+        _route("GET", "/api/v2/deals/{id}/products", "deal_products", 10, "deals"),
+        _route("GET", "/api/v2/deals/installments", "installments", 10, "deals"),
+    ]
     for e in V2_ENTITIES:
         base = f"/api/v2/{e}"
         r += [
@@ -73,6 +79,18 @@ def _routes() -> list[Route]:
             _route("GET", prefix + "/users", "users_list", 20, "users"),
             _route("GET", prefix + "/users/me", "user_me", 2, "users"),
             _route("GET", prefix + "/users/{id}", "user_get", 2, "users"),
+            _route("GET", prefix + "/deals/{id}/flow", "deal_flow", 20, "deals"),
+            _route("GET", prefix + "/leads", "leads_list", 20, "leads"),
+            _route("GET", prefix + "/leads/{lead_id}", "lead_get", 2, "leads"),
+            _route("GET", prefix + "/leadLabels", "lead_labels", 20, "lead_labels"),
+            _route("GET", prefix + "/leadSources", "lead_sources", 20, "lead_sources"),
+            _route("GET", prefix + "/leadFields", "lead_fields", 20, "leadFields"),
+            _route("GET", prefix + "/noteFields", "note_fields", 20, "noteFields"),
+            _route("GET", prefix + "/activityTypes", "activity_types", 20, "activityTypes"),
+            _route("GET", prefix + "/currencies", "currencies", 20, "currencies"),
+            _route("GET", prefix + "/filters", "filters_list", 20, "filters"),
+            _route("GET", prefix + "/files", "files_list", 20, "files"),
+            _route("GET", prefix + "/files/{id}", "file_get", 2, "files"),
         ]
         r += [
             _route("GET", f"{prefix}/{path}", "fields_v1", 20, path)

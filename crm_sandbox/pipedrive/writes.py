@@ -314,6 +314,10 @@ def change_something(entity: str, record: Record, world: data.World) -> None:
         record["content"] = (record.get("content") or "") + "<p>edited</p>"
     elif entity == "activities":
         record["note"] = (record.get("note") or "") + "<p>edited</p>"
+    elif entity == "files":
+        record["description"] = (record.get("description") or "") + " (edited)"
+    elif entity == "leads":
+        record["title"] = str(record.get("title", "")) + " ✎"
     elif "custom_fields" in record:
         kind = CUSTOM_OF.get(entity)
         numeric = (

@@ -1,0 +1,148 @@
+"""Handlers of what hangs off deals: products (one deal, or up to 100 deals per call),
+installments (many deals per call; a plan feature that can be switched off) and the v1 flow."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from crm_sandbox.core import Request, Response
+from crm_sandbox.pipedrive import deal_items, flow
+from crm_sandbox.pipedrive.params import decode_cursor, dumps, encode_cursor, envelope, q_choice
+from crm_sandbox.pipedrive.params import q_limit as v2_limit
+from crm_sandbox.pipedrive.store import Record
+from crm_sandbox.pipedrive.v1 import V1Handlers
+from crm_sandbox.pipedrive.validate import ERROR_INFO, Problem, failure, invalid
+
+PRODUCT_SORTS = ("id", "deal_id", "add_time", "update_time")
+INSTALLMENT_SORTS = ("id", "deal_id", "billing_date")
+FLOW_ITEMS = (
+    "activity", "plannedActivity", "note", "file", "change", "deal", "follower", "participant",
+    "mailMessage", "mailMessageWithAttachment", "invoice", "document", "activityFile",
+)  # fmt: skip
+
+
+def feature_off(what: str) -> Problem:
+    """A plan without the feature: 403 in the generic envelope, with a machine-readable code."""
+    return Problem(
+        Response.json(
+            403,
+            {
+                "success": False,
+                "error": f"{what} are not available in your current plan",
+                "code": "feature_not_enabled",
+                "error_info": ERROR_INFO,
+                "data": None,
+                "additional_data": None,
+            },
+        )
+    )
+
+
+def q_deal_ids(req: Request) -> list[int]:
+    """``deal_ids``: required, integers, at most 100 (a comma list or repeated parameter)."""
+    raw = ",".join(req.query.get("deal_ids", []))
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not parts:
+        raise invalid("deal_ids: is required")
+    if not all(re.fullmatch(r"\d+", p) for p in parts):
+        raise invalid("deal_ids: must be an array of integers")
+    if len(parts) > 100:
+        raise invalid("deal_ids: must contain at most 100 ids")
+    return sorted({int(p) for p in parts})
+
+
+def keyset_page(req: Request, items: list[Record], sorts: tuple[str, ...]) -> Response:
+    """One v2 page of a small materialised list: keyset cursor over (sort field, id)."""
+    limit = v2_limit(req)
+    sort_by = q_choice(req, "sort_by", sorts, None)
+    direction = q_choice(req, "sort_direction", ("asc", "desc"), None)
+    after: tuple[Any, int] | None = None
+    raw = req.arg("cursor")
+    if raw:
+        cursor = decode_cursor(raw)
+        field, way = cursor.get("field"), cursor.get("sortDirection")
+        if sort_by not in (None, field) or direction not in (None, way):
+            raise invalid("cursor: does not match sort_by/sort_direction")
+        if field not in sorts or way not in ("asc", "desc") or type(cursor.get("id")) is not int:
+            raise invalid("cursor: invalid cursor")
+        sort_by, direction = field, way
+        after = (deal_items.sort_key({"v": cursor.get("fieldValue")}, "v"), cursor["id"])
+    sort_by = sort_by or "id"
+    desc = (direction or "asc") == "desc"
+    keyed = sorted(
+        ((deal_items.sort_key(i, sort_by), i["id"], i) for i in items),
+        key=lambda x: (x[0], x[1]),
+        reverse=desc,
+    )
+    if after is not None:
+        keyed = [x for x in keyed if ((x[0], x[1]) < after if desc else (x[0], x[1]) > after)]
+    page = keyed[:limit]
+    next_cursor = None
+    if len(keyed) > limit:
+        last = page[-1][2]
+        next_cursor = encode_cursor(
+            {"field": sort_by, "fieldValue": last.get(sort_by), "sortDirection": direction or "asc",
+             "id": last["id"]}
+        )  # fmt: skip
+    return envelope([dumps(x[2]) for x in page], {"next_cursor": next_cursor})
+
+
+class DealChildHandlers(V1Handlers):
+    def _visible_deals(self, ids: list[int]) -> list[int]:
+        """Deals that exist and are not deleted (others are silently left out, as with ``ids``)."""
+        deals = self.table("deals")
+        return [d for d in ids if deals.exists(d) and not deals.col("deleted", d)]
+
+    # ---- v2 deal products --------------------------------------------------------------
+    def deals_products(self, req: Request, entity: str, params: dict[str, str]) -> Response:
+        ids = q_deal_ids(req)
+        with self.store.lock:
+            deals, products = self.table("deals"), self.table("products")
+            items = [
+                p
+                for d in self._visible_deals(ids)
+                for p in deal_items.products_of(deals, products, d)
+            ]
+            return keyset_page(req, items, PRODUCT_SORTS)
+
+    def deal_products(self, req: Request, entity: str, params: dict[str, str]) -> Response:
+        rid = int(params["id"])
+        with self.store.lock:
+            self.record_or_404("deals", rid, allow_deleted=False)
+            items = deal_items.products_of(self.table("deals"), self.table("products"), rid)
+            return keyset_page(req, items, PRODUCT_SORTS)
+
+    # ---- v2 installments ----------------------------------------------------------------
+    def installments(self, req: Request, entity: str, params: dict[str, str]) -> Response:
+        if not self.features.get("installments", True):
+            raise feature_off("Installments")
+        ids = q_deal_ids(req)
+        with self.store.lock:
+            deals, products = self.table("deals"), self.table("products")
+            items = [
+                i
+                for d in self._visible_deals(ids)
+                for i in deal_items.installments_of(deals, products, d)
+            ]
+            return keyset_page(req, items, INSTALLMENT_SORTS)
+
+    # ---- v1 deal flow -------------------------------------------------------------------
+    def deal_flow(self, req: Request, entity: str, params: dict[str, str]) -> Response:
+        rid = int(params["id"])
+        wanted = req.arg("items")
+        if wanted:
+            kinds = {k.strip() for k in wanted.split(",") if k.strip()}
+            unknown = kinds - set(FLOW_ITEMS)
+            if unknown:
+                first = sorted(unknown)[0]
+                raise failure(400, f"Bad request: unknown item type {first!r} in items")
+        with self.store.lock:
+            self.record_or_404("deals", rid)
+            changes = flow.flow_of(self.table("deals"), rid)
+            show = not wanted or "change" in kinds
+            rows = [
+                {"object": "dealChange", "timestamp": c["log_time"], "data": c}
+                for c in (reversed(changes) if show else ())
+            ]  # newest first, as the app's history
+        return self._v1_page(req, rows)
