@@ -131,6 +131,7 @@ class DealChildHandlers(V1Handlers):
     def deal_flow(self, req: Request, entity: str, params: dict[str, str]) -> Response:
         rid = int(params["id"])
         wanted = req.arg("items")
+        kinds = {"change", "note", "file"}  # what the sandbox keeps of a deal's history
         if wanted:
             kinds = {k.strip() for k in wanted.split(",") if k.strip()}
             unknown = kinds - set(FLOW_ITEMS)
@@ -139,10 +140,18 @@ class DealChildHandlers(V1Handlers):
                 raise failure(400, f"Bad request: unknown item type {first!r} in items")
         with self.store.lock:
             self.record_or_404("deals", rid)
-            changes = flow.flow_of(self.table("deals"), rid)
-            show = not wanted or "change" in kinds
-            rows = [
-                {"object": "dealChange", "timestamp": c["log_time"], "data": c}
-                for c in (reversed(changes) if show else ())
-            ]  # newest first, as the app's history
+            rows: list[Record] = []
+            if "change" in kinds:
+                rows += [
+                    {"object": "dealChange", "timestamp": c["log_time"], "data": c}
+                    for c in flow.flow_of(self.table("deals"), rid)
+                ]
+            for kind, entity in (("note", "notes"), ("file", "files")):
+                if kind in kinds:
+                    t = self.table(entity)
+                    for row in flow.attached(t, rid):
+                        item = t.get(row)
+                        rows.append({"object": kind, "timestamp": item["add_time"], "data": item})
+            # newest first, as the app's history; ties by kind and id, so pages are stable
+            rows.sort(key=lambda r: (r["timestamp"], r["object"], r["data"]["id"]), reverse=True)
         return self._v1_page(req, rows)

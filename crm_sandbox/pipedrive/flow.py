@@ -1,4 +1,5 @@
-"""The change history of deals (v1 ``GET /deals/{id}/flow``, "dealChange" entries).
+"""The change history of deals (v1 ``GET /deals/{id}/flow``): "dealChange" entries, plus the
+deal's notes and files (already in their v1 shapes) at their add times.
 
 A generated deal that was updated after creation has a seeded history, derived from its hash on
 first use: a stage change at its ``stage_change_time``, sometimes an earlier value change, and,
@@ -47,6 +48,21 @@ def record_changes(deals: Table, deal_id: int, before: Record, after: Record, no
         )
         next_id += 1
     deals.aux["flow_next_id"] = next_id
+
+
+def attached(t: Table, deal_id: int) -> list[int]:
+    """Live rows of a table (notes, files) on a deal; the deal -> rows index is rebuilt from
+    the columns after writes to the table (``version``)."""
+    cached = t.aux.get("by_deal")
+    if cached is None or cached[0] != t.version:
+        index: dict[int, list[int]] = {}
+        for row, deal in enumerate(t.cols["deal_id"], start=1):
+            if deal:
+                index.setdefault(deal, []).append(row)
+        cached = (t.version, index)
+        t.aux["by_deal"] = cached
+    deleted = t.cols["deleted"]
+    return [row for row in cached[1].get(deal_id, ()) if not deleted[row - 1]]
 
 
 def _text(value: Any) -> str | None:
