@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import heapq
+import re
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -247,6 +248,90 @@ class UsersStream(PipedriveStream):
         return super().post_process(row, context)
 
 
+class V1ListStream(PipedriveStream):
+    """A v1 list read whole (FULL_TABLE) with start/limit paging where the API pages; its
+    v1 times (``YYYY-MM-DD HH:MM:SS`` UTC) become RFC 3339."""
+
+    _TIMES = ("add_time", "update_time")
+
+    def get_new_paginator(self) -> OffsetPaginator:
+        return OffsetPaginator()
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        return {**self.extra_params, "limit": self.page_size, "start": next_page_token or 0}
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        for key in self._TIMES:
+            if key in row:
+                row[key] = normalize_time(row[key])
+        return super().post_process(row, context)
+
+
+_CUSTOM_KEY = re.compile(r"^[0-9a-f]{40}$")
+
+
+class LeadsStream(V1ListStream):
+    """Leads, archived ones included (v1: the API has no v2 leads list and no change filter,
+    so the list is read whole, ordered by creation time so edits cannot shift the pages).
+    Leads use the deal fields; their values arrive as top-level hash keys and are gathered
+    into ``custom_fields`` like the v2 entities'."""
+
+    name = "leads"
+    path = "/v1/leads"
+    extra_params = {"archived_status": "all", "sort": "add_time ASC"}
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        hashes = [key for key in row if _CUSTOM_KEY.match(key)]
+        row["custom_fields"] = {key: row.pop(key) for key in hashes}
+        return super().post_process(row, context)
+
+
+class LeadLabelsStream(V1ListStream):
+    name = "lead_labels"
+    path = "/v1/leadLabels"
+
+
+class LeadSourcesStream(V1ListStream):
+    name = "lead_sources"
+    path = "/v1/leadSources"
+    primary_keys = ("name",)
+
+
+class ActivityTypesStream(V1ListStream):
+    name = "activity_types"
+    path = "/v1/activityTypes"
+
+
+class CurrenciesStream(V1ListStream):
+    name = "currencies"
+    path = "/v1/currencies"
+
+
+class FiltersStream(V1ListStream):
+    name = "filters"
+    path = "/v1/filters"
+
+
+class FilesStream(V1ListStream):
+    """File metadata (never the files), deleted ones included (``active_flag`` false)."""
+
+    name = "files"
+    path = "/v1/files"
+    extra_params = {"include_deleted_files": 1, "sort": "id ASC"}
+
+
+class LeadFieldsStream(V1ListStream):
+    name = "lead_fields"
+    path = "/v1/leadFields"
+    primary_keys = ("key",)
+
+
+class NoteFieldsStream(V1ListStream):
+    name = "note_fields"
+    path = "/v1/noteFields"
+    primary_keys = ("key",)
+
+
 # ----------------------------------------------------------------------------- notes (v1)
 
 
@@ -449,6 +534,15 @@ STREAM_TYPES: list[type[PipedriveStream]] = [
     ActivityFieldsStream,
     ProductFieldsStream,
     NotesStream,
+    LeadsStream,
+    LeadLabelsStream,
+    LeadSourcesStream,
+    ActivityTypesStream,
+    CurrenciesStream,
+    FiltersStream,
+    FilesStream,
+    LeadFieldsStream,
+    NoteFieldsStream,
     DealFollowersChangelogStream,
     PersonFollowersChangelogStream,
     OrganizationFollowersChangelogStream,

@@ -166,6 +166,26 @@ def test_reference_streams_are_complete(sandbox: SandboxHandle, tmp_path: Path) 
         assert {f["key"] for f in custom[entity]} <= set(codes)
 
 
+def test_v1_lists_are_complete(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    streams = ["leads", "lead_labels", "lead_sources", "activity_types", "currencies",
+               "filters", "files", "lead_fields", "note_fields"]  # fmt: skip
+    run = run_tap(tmp_path, pd_config(sandbox, page_size=6), streams=streams)
+    for stream in ("leads", "files", "lead_labels"):
+        ids = run.ids(stream)
+        assert len(ids) == len(set(ids)), stream
+        assert set(ids) == set(sandbox.control("GET", f"/pipedrive/ids/{stream}")["ids"]), stream
+    leads = run.records["leads"]
+    assert any(lead["is_archived"] for lead in leads)  # archived leads too
+    assert any(lead["custom_fields"] for lead in leads)  # hash keys gathered, none dropped
+    assert all(lead["add_time"].endswith("Z") for lead in leads)
+    keyed = [("lead_sources", "name"), ("lead_fields", "key"), ("note_fields", "key"),
+             ("activity_types", "id"), ("currencies", "id"), ("filters", "id")]  # fmt: skip
+    for stream, key in keyed:
+        keys = run.ids(stream, key)
+        assert keys, stream
+        assert len(keys) == len(set(keys)), stream
+
+
 # ----------------------------------------------------------------------------- incremental
 
 

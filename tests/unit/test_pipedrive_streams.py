@@ -34,6 +34,15 @@ EXPECTED_STREAMS = {
     "person_followers_changelog",
     "organization_followers_changelog",
     "product_followers_changelog",
+    "leads",
+    "lead_labels",
+    "lead_sources",
+    "activity_types",
+    "currencies",
+    "filters",
+    "files",
+    "lead_fields",
+    "note_fields",
 }
 
 
