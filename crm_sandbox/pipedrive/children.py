@@ -52,7 +52,7 @@ def q_deal_ids(req: Request) -> list[int]:
     return sorted({int(p) for p in parts})
 
 
-def keyset_page(req: Request, items: list[Record], sorts: tuple[str, ...]) -> Response:
+def keyset_page(req: Request, items: list[Record], sorts: tuple[str, ...]) -> tuple[Response, int]:
     """One v2 page of a small materialised list: keyset cursor over (sort field, id)."""
     limit = v2_limit(req)
     sort_by = q_choice(req, "sort_by", sorts, None)
@@ -85,10 +85,14 @@ def keyset_page(req: Request, items: list[Record], sorts: tuple[str, ...]) -> Re
             {"field": sort_by, "fieldValue": last.get(sort_by), "sortDirection": direction or "asc",
              "id": last["id"]}
         )  # fmt: skip
-    return envelope([dumps(x[2]) for x in page], {"next_cursor": next_cursor})
+    return envelope([dumps(x[2]) for x in page], {"next_cursor": next_cursor}), len(page)
 
 
 class DealChildHandlers(V1Handlers):
+    def _served(self, answer: tuple[Response, int]) -> Response:
+        self.ctx.counters.add("records_served", answer[1])
+        return answer[0]
+
     def _visible_deals(self, ids: list[int]) -> list[int]:
         """Deals that exist and are not deleted (others are silently left out, as with ``ids``)."""
         deals = self.table("deals")
@@ -104,14 +108,14 @@ class DealChildHandlers(V1Handlers):
                 for d in self._visible_deals(ids)
                 for p in deal_items.products_of(deals, products, d)
             ]
-            return keyset_page(req, items, PRODUCT_SORTS)
+            return self._served(keyset_page(req, items, PRODUCT_SORTS))
 
     def deal_products(self, req: Request, entity: str, params: dict[str, str]) -> Response:
         rid = int(params["id"])
         with self.store.lock:
             self.record_or_404("deals", rid, allow_deleted=False)
             items = deal_items.products_of(self.table("deals"), self.table("products"), rid)
-            return keyset_page(req, items, PRODUCT_SORTS)
+            return self._served(keyset_page(req, items, PRODUCT_SORTS))
 
     # ---- v2 installments ----------------------------------------------------------------
     def installments(self, req: Request, entity: str, params: dict[str, str]) -> Response:
@@ -125,7 +129,7 @@ class DealChildHandlers(V1Handlers):
                 for d in self._visible_deals(ids)
                 for i in deal_items.installments_of(deals, products, d)
             ]
-            return keyset_page(req, items, INSTALLMENT_SORTS)
+            return self._served(keyset_page(req, items, INSTALLMENT_SORTS))
 
     # ---- v1 deal flow -------------------------------------------------------------------
     def deal_flow(self, req: Request, entity: str, params: dict[str, str]) -> Response:
