@@ -81,6 +81,7 @@ def _routes() -> list[Route]:
             _route("GET", prefix + "/users/{id}", "user_get", 2, "users"),
             _route("GET", prefix + "/deals/{id}/flow", "deal_flow", 20, "deals"),
             _route("GET", prefix + "/leads", "leads_list", 20, "leads"),
+            _route("GET", prefix + "/leads/archived", "leads_list", 20, "leads"),
             _route("GET", prefix + "/leads/{lead_id}", "lead_get", 2, "leads"),
             _route("GET", prefix + "/leadLabels", "lead_labels", 20, "lead_labels"),
             _route("GET", prefix + "/leadSources", "lead_sources", 20, "lead_sources"),

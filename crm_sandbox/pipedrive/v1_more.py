@@ -75,11 +75,12 @@ class MoreV1Handlers(DealChildHandlers):
 
     # ---- leads ------------------------------------------------------------------------
     def leads_list(self, req: Request, entity: str, params: dict[str, str]) -> Response:
+        """``/leads`` lists the not archived leads, ``/leads/archived`` the archived ones (since
+        2025-07-15; the older ``archived_status`` parameter was removed and is ignored, as v1
+        ignores unknown parameters)."""
         if req.arg("filter_id"):
             raise failure(400, "filter_id: saved filters are not simulated by crm-sandbox")
-        status = req.arg("archived_status") or "all"
-        if status not in ("archived", "not_archived", "all"):
-            raise failure(400, "archived_status must be one of archived, not_archived, all")
+        want = 1 if req.path.rstrip("/").endswith("/archived") else 0
         sort = parse_sort(req.arg("sort"), LEAD_SORTS, "add_time ASC")
         sort = [("org_id" if f == "organization_id" else f, d) for f, d in sort]
         checks = [
@@ -91,11 +92,10 @@ class MoreV1Handlers(DealChildHandlers):
             t = self.table("leads")
             archived = t.cols["archived"]
             cols = [(t.cols[c], v) for c, v in checks]
-            want = {"archived": (1,), "not_archived": (0,), "all": (0, 1)}[status]
 
             def keep(rid: int) -> bool:
                 i = rid - 1
-                return archived[i] in want and all(col[i] == v for col, v in cols)
+                return archived[i] == want and all(col[i] == v for col, v in cols)
 
             return self._table_page(req, t, sort, keep)
 

@@ -85,30 +85,29 @@ def in_chunks(ids: list[int], size: int = 100) -> list[str]:
 
 # ---- leads ---------------------------------------------------------------------------------
 def test_lead_pages_hold_every_lead_once_oldest_first(pd: Client) -> None:
-    leads = pd.walk_v1("/v1/leads", limit=7)
-    ids = [lead["id"] for lead in leads]
-    assert len(ids) == len(set(ids)) == len(pd.ids("leads")) > 7
+    live = pd.walk_v1("/v1/leads", limit=7)
+    archived = pd.walk_v1("/v1/leads/archived", limit=7)
+    assert live
+    assert archived
+    assert not any(lead["is_archived"] for lead in live)
+    assert all(lead["is_archived"] for lead in archived)
+    ids = [lead["id"] for lead in live + archived]
+    assert len(ids) == len(set(ids))
     assert set(ids) == set(pd.ids("leads"))
     assert all(UUID.match(i) for i in ids)
-    keys = [(lead["add_time"], i) for i, lead in enumerate(leads)]
-    assert keys == sorted(keys), "leads come oldest first"
-    assert all(
-        RFC3339.match(lead["add_time"]) and RFC3339.match(lead["update_time"]) for lead in leads
-    )
-    assert all(lead["person_id"] or lead["organization_id"] for lead in leads)
-    assert pd.walk_v1("/api/v1/leads", limit=500) == leads
+    for leads in (live, archived):
+        keys = [(lead["add_time"], i) for i, lead in enumerate(leads)]
+        assert keys == sorted(keys), "leads come oldest first"
+    assert all(RFC3339.match(x["add_time"]) and RFC3339.match(x["update_time"]) for x in live)
+    assert all(lead["person_id"] or lead["organization_id"] for lead in live + archived)
+    assert pd.walk_v1("/api/v1/leads", limit=500) == live
 
 
-def test_leads_archived_status_splits_the_list(pd: Client) -> None:
-    everything = pd.walk_v1("/v1/leads", limit=500, archived_status="all")
-    archived = pd.walk_v1("/v1/leads", limit=500, archived_status="archived")
-    live = pd.walk_v1("/v1/leads", limit=500, archived_status="not_archived")
-    assert archived
-    assert live
-    assert all(lead["is_archived"] for lead in archived)
-    assert not any(lead["is_archived"] for lead in live)
-    assert sorted(x["id"] for x in archived + live) == sorted(x["id"] for x in everything)
-    assert pd.get("/v1/leads", archived_status="gone").status_code == 400
+def test_leads_archived_status_is_gone_and_ignored(pd: Client) -> None:
+    """Removed from the docs with the July 2025 change: a client relying on it misses leads."""
+    live = pd.walk_v1("/v1/leads", limit=500)
+    assert pd.walk_v1("/v1/leads", limit=500, archived_status="all") == live
+    assert pd.walk_v1("/v1/leads", limit=500, archived_status="archived") == live
 
 
 def test_lead_sort_and_filters(pd: Client) -> None:
@@ -337,7 +336,8 @@ def test_file_pages_hold_every_live_file_once(pd: Client) -> None:
 
 # ---- budget, auth, control ------------------------------------------------------------------
 COSTS = {
-    "/v1/leads": 20, "/v1/leadLabels": 20, "/v1/leadSources": 20, "/v1/activityTypes": 20,
+    "/v1/leads": 20, "/v1/leads/archived": 20, "/v1/leadLabels": 20, "/v1/leadSources": 20,
+    "/v1/activityTypes": 20,
     "/v1/currencies": 20, "/v1/filters": 20, "/v1/files": 20, "/v1/leadFields": 20,
     "/v1/noteFields": 20, "/v1/deals/1/flow": 20, "/api/v2/deals/products?deal_ids=1,2": 10,
     "/api/v2/deals/1/products": 10, "/api/v2/deals/installments?deal_ids=1,2": 10,
