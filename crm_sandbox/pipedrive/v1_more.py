@@ -20,6 +20,7 @@ from crm_sandbox.pipedrive.validate import failure
 LEAD_SORTS = ("id", "title", "owner_id", "person_id", "organization_id", "add_time",
               "update_time", "expected_close_date")  # fmt: skip
 LEAD_FILTERS = (("owner_id", "owner_id"), ("person_id", "person_id"), ("org_id", "organization_id"))
+ARCHIVED_STATUS = {"archived": (1,), "not_archived": (0,), "all": (0, 1)}
 FILE_SORTS = ("id", "user_id", "deal_id", "person_id", "org_id", "product_id", "add_time",
               "update_time", "file_name", "file_type", "file_size")  # fmt: skip
 
@@ -75,12 +76,17 @@ class MoreV1Handlers(DealChildHandlers):
 
     # ---- leads ------------------------------------------------------------------------
     def leads_list(self, req: Request, entity: str, params: dict[str, str]) -> Response:
-        """``/leads`` lists the not archived leads, ``/leads/archived`` the archived ones (since
-        2025-07-15; the older ``archived_status`` parameter was removed and is ignored, as v1
-        ignores unknown parameters)."""
+        """``/leads`` lists the not archived leads, ``/leads/archived`` the archived ones (the
+        docs since July 2025). The older docs' ``archived_status`` (archived, not_archived, all)
+        is still honoured on ``/leads``: the newer docs dropped it, the live API may ignore it."""
         if req.arg("filter_id"):
             raise failure(400, "filter_id: saved filters are not simulated by crm-sandbox")
-        want = 1 if req.path.rstrip("/").endswith("/archived") else 0
+        want: tuple[int, ...] = (1,) if req.path.rstrip("/").endswith("/archived") else (0,)
+        status = req.arg("archived_status")
+        if status and want == (0,):
+            if status not in ARCHIVED_STATUS:
+                raise failure(400, "archived_status must be one of archived, not_archived, all")
+            want = ARCHIVED_STATUS[status]
         sort = parse_sort(req.arg("sort"), LEAD_SORTS, "add_time ASC")
         sort = [("org_id" if f == "organization_id" else f, d) for f, d in sort]
         checks = [
@@ -95,7 +101,7 @@ class MoreV1Handlers(DealChildHandlers):
 
             def keep(rid: int) -> bool:
                 i = rid - 1
-                return archived[i] == want and all(col[i] == v for col, v in cols)
+                return archived[i] in want and all(col[i] == v for col, v in cols)
 
             return self._table_page(req, t, sort, keep)
 

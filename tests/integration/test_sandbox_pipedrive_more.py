@@ -103,11 +103,15 @@ def test_lead_pages_hold_every_lead_once_oldest_first(pd: Client) -> None:
     assert pd.walk_v1("/api/v1/leads", limit=500) == live
 
 
-def test_leads_archived_status_is_gone_and_ignored(pd: Client) -> None:
-    """Removed from the docs with the July 2025 change: a client relying on it misses leads."""
-    live = pd.walk_v1("/v1/leads", limit=500)
-    assert pd.walk_v1("/v1/leads", limit=500, archived_status="all") == live
-    assert pd.walk_v1("/v1/leads", limit=500, archived_status="archived") == live
+def test_leads_legacy_archived_status_still_splits_the_list(pd: Client) -> None:
+    """The older docs' parameter (dropped from the newer ones) keeps working on /v1/leads."""
+    everything = pd.walk_v1("/v1/leads", limit=500, archived_status="all")
+    archived = pd.walk_v1("/v1/leads", limit=500, archived_status="archived")
+    live = pd.walk_v1("/v1/leads", limit=500, archived_status="not_archived")
+    assert archived == pd.walk_v1("/v1/leads/archived", limit=500)
+    assert live == pd.walk_v1("/v1/leads", limit=500)
+    assert sorted(x["id"] for x in archived + live) == sorted(x["id"] for x in everything)
+    assert pd.get("/v1/leads", archived_status="gone").status_code == 400
 
 
 def test_lead_sort_and_filters(pd: Client) -> None:
