@@ -142,6 +142,7 @@ class DealChildHandlers(V1Handlers):
             if unknown:
                 first = sorted(unknown)[0]
                 raise failure(400, f"Bad request: unknown item type {first!r} in items")
+        all_changes = req.arg("all_changes") == "1"  # custom-field changes only on request
         with self.store.lock:
             self.record_or_404("deals", rid)
             rows: list[Record] = []
@@ -149,6 +150,7 @@ class DealChildHandlers(V1Handlers):
                 rows += [
                     {"object": "dealChange", "timestamp": c["log_time"], "data": c}
                     for c in flow.flow_of(self.table("deals"), rid)
+                    if all_changes or not flow.is_custom(c)
                 ]
             for kind, entity in (("note", "notes"), ("file", "files")):
                 if kind in kinds:

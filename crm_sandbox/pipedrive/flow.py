@@ -10,11 +10,13 @@ stamped with the sandbox clock. Stored per deal only once it changed.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from crm_sandbox.pipedrive import timefmt
 from crm_sandbox.pipedrive.data import World, mix
 from crm_sandbox.pipedrive.store import Record, Table
+from crm_sandbox.pipedrive.validate import HEX40
 
 SLOTS = 16  # seeded change ids are (deal_id - 1) * SLOTS + k; API writes number on from there
 TRACKED = (
@@ -32,8 +34,14 @@ def flow_of(deals: Table, deal_id: int) -> list[Record]:
 
 
 def record_changes(deals: Table, deal_id: int, before: Record, after: Record, now: int) -> None:
-    """Append one dealChange per tracked field a write changed."""
-    changed = [k for k in TRACKED if before.get(k) != after.get(k)]
+    """Append one dealChange per tracked field a write changed (custom fields by their key)."""
+    old_custom, new_custom = before.get("custom_fields") or {}, after.get("custom_fields") or {}
+    changed = [(k, before.get(k), after.get(k)) for k in TRACKED if before.get(k) != after.get(k)]
+    changed += [
+        (k, old_custom.get(k), new_custom.get(k))
+        for k in sorted(set(old_custom) | set(new_custom))
+        if old_custom.get(k) != new_custom.get(k)
+    ]
     if not changed:
         return
     stored: dict[int, list[Record]] = deals.aux.setdefault("flow", {})
@@ -42,10 +50,8 @@ def record_changes(deals: Table, deal_id: int, before: Record, after: Record, no
         entries = [dict(e) for e in _seeded(deals, deal_id)]
         stored[deal_id] = entries
     next_id = deals.aux.get("flow_next_id") or (deals.aux.get("generated", 0) + 1) * SLOTS
-    for key in changed:
-        entries.append(
-            _change(next_id, deal_id, 1, key, before.get(key), after.get(key), now, "api")
-        )
+    for key, old, new in changed:
+        entries.append(_change(next_id, deal_id, 1, key, old, new, now, "api"))
         next_id += 1
     deals.aux["flow_next_id"] = next_id
 
@@ -65,14 +71,21 @@ def attached(t: Table, deal_id: int) -> list[int]:
     return [row for row in cached[1].get(deal_id, ()) if not deleted[row - 1]]
 
 
+def is_custom(change: Record) -> bool:
+    """A custom-field change (shown only with ``all_changes=1``)."""
+    return HEX40.match(change["field_key"]) is not None
+
+
 def _text(value: Any) -> str | None:
-    """v1 shows old/new values as strings (null stays null)."""
+    """v1 shows old/new values as strings (null stays null; objects as JSON)."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, list):
+    if isinstance(value, list) and all(isinstance(x, int | str) for x in value):
         return ",".join(str(x) for x in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return str(value)
 
 

@@ -260,6 +260,20 @@ def test_a_deal_patch_shows_in_its_flow(pd: Client) -> None:
     assert only == changes
 
 
+def test_custom_field_changes_show_in_the_flow_only_with_all_changes(pd: Client) -> None:
+    deal = next(d for d in live_deals(pd) if not pd.raw("deals", d)["is_archived"])
+    field = next(
+        f for f in pd.sb.control("GET", "/pipedrive/fields")["deal"] if f["field_type"] == "varchar"
+    )
+    answer = pd.patch(f"/api/v2/deals/{deal}", {"custom_fields": {field["key"]: "FLOW-1"}})
+    assert answer.status_code == 200, answer.text
+    plain = pd.walk_v1(f"/v1/deals/{deal}/flow", limit=100, items="change")
+    assert all(e["data"]["field_key"] != field["key"] for e in plain)
+    everything = pd.walk_v1(f"/v1/deals/{deal}/flow", limit=100, items="change", all_changes=1)
+    custom = [e["data"] for e in everything if e["data"]["field_key"] == field["key"]]
+    assert [c["new_value"] for c in custom] == ["FLOW-1"]
+
+
 def test_flow_of_seeded_deals_agrees_with_the_deal(pd: Client) -> None:
     closed = [
         d for d in live_deals(pd)
