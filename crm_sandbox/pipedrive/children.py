@@ -15,10 +15,14 @@ from crm_sandbox.pipedrive.v1 import V1Handlers
 from crm_sandbox.pipedrive.validate import ERROR_INFO, Problem, failure, invalid
 
 PRODUCT_SORTS = ("id", "deal_id", "add_time", "update_time")
+ONE_DEAL_PRODUCT_SORTS = ("id", "add_time", "update_time")  # the reference page's list
 INSTALLMENT_SORTS = ("id", "deal_id", "billing_date")
+# the values the reference lists
 FLOW_ITEMS = (
-    "activity", "plannedActivity", "note", "file", "change", "deal", "follower", "participant",
-    "mailMessage", "mailMessageWithAttachment", "invoice", "document", "activityFile",
+    "call", "activity", "plannedActivity", "change", "note", "deal", "file", "dealChange",
+    "personChange", "organizationChange", "follower", "dealFollower", "personFollower",
+    "organizationFollower", "participant", "comment", "mailMessage", "mailMessageWithAttachment",
+    "invoice", "document", "marketing_campaign_stat", "marketing_status_change",
 )  # fmt: skip
 
 
@@ -115,7 +119,7 @@ class DealChildHandlers(V1Handlers):
         with self.store.lock:
             self.record_or_404("deals", rid, allow_deleted=False)
             items = deal_items.products_of(self.table("deals"), self.table("products"), rid)
-            return self._served(keyset_page(req, items, PRODUCT_SORTS))
+            return self._served(keyset_page(req, items, ONE_DEAL_PRODUCT_SORTS))
 
     # ---- v2 installments ----------------------------------------------------------------
     def installments(self, req: Request, entity: str, params: dict[str, str]) -> Response:
@@ -146,7 +150,7 @@ class DealChildHandlers(V1Handlers):
         with self.store.lock:
             self.record_or_404("deals", rid)
             rows: list[Record] = []
-            if "change" in kinds:
+            if kinds & {"change", "dealChange"}:
                 rows += [
                     {"object": "dealChange", "timestamp": c["log_time"], "data": c}
                     for c in flow.flow_of(self.table("deals"), rid)

@@ -10,7 +10,6 @@ stamped with the sandbox clock. Stored per deal only once it changed.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from crm_sandbox.pipedrive import timefmt
@@ -76,19 +75,6 @@ def is_custom(change: Record) -> bool:
     return HEX40.match(change["field_key"]) is not None
 
 
-def _text(value: Any) -> str | None:
-    """v1 shows old/new values as strings (null stays null; objects as JSON)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, list) and all(isinstance(x, int | str) for x in value):
-        return ",".join(str(x) for x in value)
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
-
-
 def _change(
     cid: int, deal_id: int, user: int, key: str, old: Any, new: Any, at: int, source: str
 ) -> Record:
@@ -97,8 +83,8 @@ def _change(
         "item_id": deal_id,
         "user_id": user,
         "field_key": key,
-        "old_value": _text(old),
-        "new_value": _text(new),
+        "old_value": old,
+        "new_value": new,
         "is_bulk_update_flag": None,
         "log_time": timefmt.v1(at),
         "change_source": source,

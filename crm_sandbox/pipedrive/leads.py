@@ -36,9 +36,10 @@ from crm_sandbox.pipedrive.store import Record, Store, Table
 
 LABEL_COLORS = ("green", "blue", "red", "yellow", "purple", "gray")
 LABEL_NAMES = ("Hot", "Warm", "Cold", "Partner referral", "Événement", "要フォロー")
+# the fixed list of the docs, in their order
 SOURCES = (
-    "Manually created", "API", "Web forms", "Prospector", "Leadbooster", "Live chat",
-    "Import", "Website visitors", "Workflow automation", "Marketplace app",
+    "Manually created", "Deal", "Web forms", "Prospector", "Leadbooster", "Live chat", "Import",
+    "Website visitors", "Workflow automation", "API",
 )  # fmt: skip
 ORIGINS = {"Manually created": "ManuallyCreated", "API": "API", "Import": "Import"}
 PLAIN_TYPES = ("varchar", "text", "double", "date", "phone", "user", "org", "people")

@@ -17,8 +17,8 @@ from crm_sandbox.pipedrive.timefmt import v1 as v1_time
 from crm_sandbox.pipedrive.v1 import _index_order, _notes_ids, q_int
 from crm_sandbox.pipedrive.validate import failure
 
-LEAD_SORTS = ("id", "title", "owner_id", "person_id", "organization_id", "add_time",
-              "update_time", "expected_close_date")  # fmt: skip
+LEAD_SORTS = ("id", "title", "owner_id", "creator_id", "was_seen", "expected_close_date",
+              "next_activity_id", "add_time", "update_time")  # fmt: skip
 LEAD_FILTERS = (("owner_id", "owner_id"), ("person_id", "person_id"), ("org_id", "organization_id"))
 ARCHIVED_STATUS = {"archived": (1,), "not_archived": (0,), "all": (0, 1)}
 FILE_SORTS = ("id", "user_id", "deal_id", "person_id", "org_id", "product_id", "add_time",
@@ -88,7 +88,6 @@ class MoreV1Handlers(DealChildHandlers):
                 raise failure(400, "archived_status must be one of archived, not_archived, all")
             want = ARCHIVED_STATUS[status]
         sort = parse_sort(req.arg("sort"), LEAD_SORTS, "add_time ASC")
-        sort = [("org_id" if f == "organization_id" else f, d) for f, d in sort]
         checks = [
             (column, value)
             for column, name in LEAD_FILTERS

@@ -249,8 +249,8 @@ def test_a_deal_patch_shows_in_its_flow(pd: Client) -> None:
     changes = [e for e in entries if e["object"] == "dealChange"]
     latest = {c["data"]["field_key"]: c for c in changes if c["timestamp"] == stamp}
     assert set(latest) >= {"value", "status"}
-    assert latest["value"]["data"]["old_value"] == str(before["value"])
-    assert latest["value"]["data"]["new_value"] == "4321.5"
+    assert latest["value"]["data"]["old_value"] == before["value"]
+    assert latest["value"]["data"]["new_value"] == 4321.5
     assert latest["status"]["data"]["new_value"] == "won"
     assert all(c["data"]["item_id"] == deal for c in changes)
     stamps = [e["timestamp"] for e in entries]
@@ -354,10 +354,10 @@ def test_file_pages_hold_every_live_file_once(pd: Client) -> None:
 
 # ---- budget, auth, control ------------------------------------------------------------------
 COSTS = {
-    "/v1/leads": 20, "/v1/leads/archived": 20, "/v1/leadLabels": 20, "/v1/leadSources": 20,
+    "/v1/leads": 20, "/v1/leads/archived": 20, "/v1/leadLabels": 10, "/v1/leadSources": 2,
     "/v1/activityTypes": 20,
     "/v1/currencies": 20, "/v1/filters": 20, "/v1/files": 20, "/v1/leadFields": 20,
-    "/v1/noteFields": 20, "/v1/deals/1/flow": 20, "/api/v2/deals/products?deal_ids=1,2": 10,
+    "/v1/noteFields": 20, "/v1/deals/1/flow": 40, "/api/v2/deals/products?deal_ids=1,2": 10,
     "/api/v2/deals/1/products": 10, "/api/v2/deals/installments?deal_ids=1,2": 10,
 }  # fmt: skip
 
@@ -376,6 +376,7 @@ def test_new_endpoints_cost_tokens_of_the_daily_budget(pd: Client) -> None:
     assert requests_seen["pipedrive GET /api/v2/deals/products"] == 1
     assert requests_seen["pipedrive GET /v1/deals/{id}/flow"] == 1
     assert requests_seen["pipedrive GET /v1/leads/{lead_id}"] == 1
+    assert requests_seen["pipedrive GET /v1/leads/archived"] == 1
     left = int(pd.get("/v1/leads").headers["x-daily-ratelimit-token-remaining"])
     assert left == 10_000 - sum(COSTS.values()) - 2 - 20
 
