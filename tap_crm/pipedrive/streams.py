@@ -10,11 +10,13 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import heapq
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 import requests
 from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
 from crm_api import pipedrive as api
@@ -519,6 +521,94 @@ class ProductFollowersChangelogStream(FollowersChangelogStream):
     primary_keys = ("product_id", "follower_user_id", "action", "time")
 
 
+class DealFlowStream(FollowersChangelogStream):
+    """The change history of each deal changed since the bookmark (v1 ``/deals/{id}/flow``:
+    field changes, notes and files), several deals at once under the rate budget; one
+    bookmark (``parent_update_time``), as for the followers changelogs."""
+
+    name = "deal_flow"
+    path = "/v1/deals/{deal_id}/flow"
+    parent_paths = ("/api/v2/deals", "/api/v2/deals/archived")
+    parent_id_key = "deal_id"
+    parent_params = {"status": "open,won,lost,deleted"}
+    primary_keys = ("deal_id", "object", "id")
+
+    def get_new_paginator(self) -> OffsetPaginator:  # type: ignore[override]
+        return OffsetPaginator()
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        return {"limit": self.page_size, "start": next_page_token or 0}
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        data = row.get("data")
+        row["id"] = data.get("id") if isinstance(data, dict) else None
+        row["timestamp"] = normalize_time(row.get("timestamp"))
+        return PipedriveStream.post_process(self, row, context)
+
+
+class _BulkDealChildStream(FollowersChangelogStream):
+    """Items of many deals per call (``deal_ids``, up to 100): the deals changed since the
+    bookmark are listed, then read 100 at a time, not one request per deal. A batch's items
+    are put in deal order before they are emitted, so the bookmark stays resumable."""
+
+    parent_paths = ("/api/v2/deals", "/api/v2/deals/archived")
+    parent_id_key = "deal_id"
+    parent_params = {"status": "open,won,lost"}  # a deleted deal's items are not served
+    deals_per_call = 100
+    tolerate_missing = False
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        params = super().get_url_params(context, next_page_token)
+        if context and context.get("deal_ids"):
+            params["deal_ids"] = context["deal_ids"]
+        return params
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        batch: list[tuple[int, str | None]] = []
+        for parent in self._changed_parents(context):
+            batch.append(parent)
+            if len(batch) == self.deals_per_call:
+                yield from self._read_batch(batch)
+                batch = []
+        if batch:
+            yield from self._read_batch(batch)
+
+    def _read_batch(self, batch: list[tuple[int, str | None]]) -> Iterator[dict[str, Any]]:
+        order = {deal_id: (n, updated) for n, (deal_id, updated) in enumerate(batch)}
+        ids = ",".join(str(deal_id) for deal_id, _ in batch)
+        rows = list(self.request_records({"deal_ids": ids}))  # at most 100 deals' items
+        missing: tuple[int, str | None] = (len(order), None)
+        rows.sort(key=lambda row: order.get(int(row.get("deal_id") or 0), missing)[0])
+        for row in rows:
+            row["parent_update_time"] = order.get(int(row.get("deal_id") or 0), missing)[1]
+            yield row
+
+    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+        return PipedriveStream.post_process(self, row, context)
+
+
+class DealProductsStream(_BulkDealChildStream):
+    name = "deal_products"
+    path = "/api/v2/deals/products"
+    primary_keys = ("id",)
+
+
+class DealInstallmentsStream(_BulkDealChildStream):
+    """Installments exist on some plans only: a 403 skips the stream with one log line."""
+
+    name = "deal_installments"
+    path = "/api/v2/deals/installments"
+    primary_keys = ("id",)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        try:
+            yield from super().get_records(context)
+        except FatalAPIError as exc:
+            if "HTTP 403" not in str(exc) and "HTTP 402" not in str(exc):
+                raise
+            self.log("Skipped: %s", exc, level=logging.WARNING)
+
+
 STREAM_TYPES: list[type[PipedriveStream]] = [
     DealsStream,
     PersonsStream,
@@ -544,6 +634,9 @@ STREAM_TYPES: list[type[PipedriveStream]] = [
     LeadFieldsStream,
     NoteFieldsStream,
     DealFollowersChangelogStream,
+    DealFlowStream,
+    DealProductsStream,
+    DealInstallmentsStream,
     PersonFollowersChangelogStream,
     OrganizationFollowersChangelogStream,
     ProductFollowersChangelogStream,

@@ -346,6 +346,78 @@ def test_followers_changelog_of_every_parent_kind(sandbox: SandboxHandle, tmp_pa
     assert run.records.get("person_followers_changelog")
 
 
+# ----------------------------------------------------------------------------- deal children
+
+
+def test_deal_products_come_100_deals_per_request(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    sandbox.reset(size=250)
+    bulk = "pipedrive GET /api/v2/deals/products"
+    config = pd_config(sandbox, custom_field_columns=False)
+    first = run_tap(tmp_path, config, streams=["deal_products"])
+    ids = first.ids("deal_products")
+    assert len(ids) == len(set(ids))
+    live = {
+        rid for rid in listed_ids(sandbox, "deals") if not raw(sandbox, "deals", rid)["is_deleted"]
+    }
+    served = {  # the API leaves out the products of deleted deals
+        pid
+        for pid in sandbox.control("GET", "/pipedrive/ids/deal_products")["ids"]
+        if raw(sandbox, "deal_products", pid)["deal_id"] in live
+    }
+    assert set(ids) == served
+    assert sandbox.counters()["requests"][bulk] == -(-len(live) // 100)  # not one per deal
+    times = [row["parent_update_time"] for row in first.records["deal_products"]]
+    assert times == sorted(times)
+
+    sandbox.reset_counters()
+    touched = sandbox.control("POST", "/pipedrive/touch", {"entity": "deals", "ids": [7, 8, 9]})
+    second = run_tap(tmp_path, config, streams=["deal_products"], state=first.final_state)
+    assert sandbox.counters()["requests"][bulk] == 1  # the changed deals fit in one call
+    assert {row["deal_id"] for row in second.records.get("deal_products", [])} <= {
+        rid
+        for rid in listed_ids(sandbox, "deals")
+        if v2_time(raw(sandbox, "deals", rid)["update_time"])
+        >= bookmark(first.final_state, "deal_products")
+    }
+    assert set(touched["ids"]) >= {7, 8, 9}
+
+
+def test_deal_installments_or_one_line_when_the_plan_lacks_them(
+    sandbox: SandboxHandle, tmp_path: Path
+) -> None:
+    config = pd_config(sandbox, custom_field_columns=False)
+    run = run_tap(tmp_path, config, streams=["deal_installments"])
+    ids = run.ids("deal_installments")
+    assert set(ids) == set(sandbox.control("GET", "/pipedrive/ids/installments")["ids"])
+    sandbox.control("POST", "/pipedrive/features", {"installments": False})
+    skipped = run_tap(tmp_path, config, streams=["deal_installments"])
+    assert skipped.returncode == 0
+    assert "deal_installments" not in skipped.records
+    assert "Skipped: stream 'deal_installments': Pipedrive answered HTTP 403" in skipped.stderr
+
+
+def test_deal_flow_visits_only_changed_deals(sandbox: SandboxHandle, tmp_path: Path) -> None:
+    flow = "pipedrive GET /v1/deals/{id}/flow"
+    config = pd_config(sandbox, custom_field_columns=False)
+    first = run_tap(tmp_path, config, streams=["deal_flow"])
+    assert sandbox.counters()["requests"][flow] == len(listed_ids(sandbox, "deals"))
+    rows = first.records["deal_flow"]
+    keys = [(r["deal_id"], r["object"], r["id"]) for r in rows]
+    assert len(keys) == len(set(keys))
+    assert any(r["object"] == "dealChange" and r["data"]["field_key"] for r in rows)
+    sandbox.reset_counters()
+    sandbox.control("POST", "/pipedrive/touch", {"entity": "deals", "ids": [4]})
+    run_tap(tmp_path, config, streams=["deal_flow"], state=first.final_state)
+    since = bookmark(first.final_state, "deal_flow")
+    changed = {
+        rid
+        for rid in listed_ids(sandbox, "deals")
+        if v2_time(raw(sandbox, "deals", rid)["update_time"]) >= since
+    }
+    assert sandbox.counters()["requests"][flow] == len(changed)
+    assert len(json.dumps(first.final_state)) < 2000
+
+
 # ----------------------------------------------------------------------------- rate limits, faults
 
 

@@ -43,6 +43,9 @@ EXPECTED_STREAMS = {
     "files",
     "lead_fields",
     "note_fields",
+    "deal_flow",
+    "deal_products",
+    "deal_installments",
 }
 
 
