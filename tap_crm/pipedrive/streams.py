@@ -537,7 +537,8 @@ class DealFlowStream(FollowersChangelogStream):
         return OffsetPaginator()
 
     def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
-        return {"limit": self.page_size, "start": next_page_token or 0}
+        # all_changes=1: custom-field changes too (the API leaves them out otherwise)
+        return {"limit": self.page_size, "start": next_page_token or 0, "all_changes": 1}
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         data = row.get("data")
