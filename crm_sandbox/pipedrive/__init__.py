@@ -115,11 +115,12 @@ class PipedriveAPI:
             m = re.fullmatch(r"/records/(\w+)/([\w-]+)", path)
             if m and request.method == "GET":
                 entity = self._entity(m[1])
-                if entity == "leads":  # named by UUID
-                    rid = self.handlers.resolve_lead(m[2]) or 0
+                if entity == "lead_labels":
+                    record = self.handlers.lead_label(m[2])
+                elif entity == "leads":  # named by UUID
+                    record = self.handlers.raw_record(entity, self.handlers.resolve_lead(m[2]) or 0)
                 else:
-                    rid = int(m[2]) if m[2].isdigit() else 0
-                record = self.handlers.raw_record(entity, rid)
+                    record = self.handlers.raw_record(entity, int(m[2]) if m[2].isdigit() else 0)
                 if record is None:
                     return Response.json(404, {"error": f"no {m[1]} with id {m[2]}"})
                 return Response.json(200, record)

@@ -457,6 +457,10 @@ class PipedriveHandlers(MoreV1Handlers):
             t = self.table(entity)
             return copy.deepcopy(t.get(rid)) if t.exists(rid) else None
 
+    def lead_label(self, label_id: str) -> Record | None:
+        labels = self.table("leads").aux["labels"]
+        return next((dict(label) for label in labels if label["id"] == label_id), None)
+
     def resolve_lead(self, lead_id: str) -> int | None:
         with self.store.lock:
             return leads.row_of(self.table("leads"), lead_id)

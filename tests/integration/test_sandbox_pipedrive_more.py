@@ -131,6 +131,7 @@ def test_one_lead_by_uuid_and_its_labels(pd: Client) -> None:
     assert all(UUID.match(i) for i in label_ids)
     assert {"id", "name", "color", "add_time", "update_time"} <= set(labels["data"][0])
     leads = pd.walk_v1("/v1/leads", limit=500)
+    assert pd.raw("lead_labels", labels["data"][0]["id"]) == labels["data"][0]
     labelled = [lead for lead in leads if lead["label_ids"]]
     assert labelled
     assert all(set(lead["label_ids"]) <= label_ids for lead in leads)
