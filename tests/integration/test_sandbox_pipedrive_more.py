@@ -405,3 +405,22 @@ def test_touch_and_records_work_for_leads_and_files(pd: Client) -> None:
         shown = pd.ok(f"/v1/files/{rid}")["data"]
         assert shown["description"].endswith("(edited)")
         assert shown["update_time"] == v1_stamp
+
+
+def test_new_data_is_seeded_and_scales_with_size(pd: Client) -> None:
+    def snapshot() -> tuple[Any, ...]:
+        deals = ",".join(map(str, live_deals(pd)[:100]))
+        return (
+            pd.walk_v1("/v1/leads", limit=500),
+            pd.walk_v2("/api/v2/deals/products", deal_ids=deals, limit=500),
+            pd.walk_v1("/v1/files", limit=500),
+            pd.walk_v1("/v1/deals/2/flow", limit=500),
+        )
+
+    first = snapshot()
+    pd.sb.reset()
+    assert snapshot() == first
+    pd.sb.reset(seed=7)
+    assert snapshot() != first
+    pd.sb.reset(size=80)
+    assert len(pd.ids("leads")) == len(pd.ids("files")) == 40
