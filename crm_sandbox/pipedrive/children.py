@@ -8,10 +8,17 @@ from typing import Any
 
 from crm_sandbox.core import Request, Response
 from crm_sandbox.pipedrive import deal_items, flow
-from crm_sandbox.pipedrive.params import decode_cursor, dumps, encode_cursor, envelope, q_choice
+from crm_sandbox.pipedrive.params import (
+    MAX_LIMIT,
+    decode_cursor,
+    dumps,
+    encode_cursor,
+    envelope,
+    q_choice,
+)
 from crm_sandbox.pipedrive.params import q_limit as v2_limit
 from crm_sandbox.pipedrive.store import Record
-from crm_sandbox.pipedrive.v1 import V1Handlers
+from crm_sandbox.pipedrive.v1 import V1Handlers, q_int
 from crm_sandbox.pipedrive.validate import ERROR_INFO, Problem, failure, invalid
 
 PRODUCT_SORTS = ("id", "deal_id", "add_time", "update_time")
@@ -134,6 +141,25 @@ class DealChildHandlers(V1Handlers):
                 for i in deal_items.installments_of(deals, products, d)
             ]
             return self._served(keyset_page(req, items, INSTALLMENT_SORTS))
+
+    # ---- v1 deal changelog (field changes only; cursor paging; half the flow's price) -----
+    def deal_changelog(self, req: Request, entity: str, params: dict[str, str]) -> Response:
+        rid = int(params["id"])
+        limit = min(q_int(req, "limit") or 100, MAX_LIMIT)
+        start = 0
+        raw = req.arg("cursor")
+        if raw:
+            offset = decode_cursor(raw).get("offset")
+            if type(offset) is not int or offset < 0:
+                raise failure(400, "Bad request: invalid cursor")
+            start = offset
+        with self.store.lock:
+            self.record_or_404("deals", rid)
+            changes = list(reversed(flow.flow_of(self.table("deals"), rid)))  # newest first
+        page = [flow.changelog_item(c) for c in changes[start : start + limit]]
+        more = start + limit < len(changes)
+        cursor = encode_cursor({"offset": start + limit}) if more else None
+        return envelope([dumps(i) for i in page], {"next_cursor": cursor})
 
     # ---- v1 deal flow -------------------------------------------------------------------
     def deal_flow(self, req: Request, entity: str, params: dict[str, str]) -> Response:

@@ -10,6 +10,7 @@ stamped with the sandbox clock. Stored per deal only once it changed.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from crm_sandbox.pipedrive import timefmt
@@ -73,6 +74,33 @@ def attached(t: Table, deal_id: int) -> list[int]:
 def is_custom(change: Record) -> bool:
     """A custom-field change (shown only with ``all_changes=1``)."""
     return HEX40.match(change["field_key"]) is not None
+
+
+def as_text(value: Any) -> str | None:
+    """The changelog endpoint shows old/new values as strings (its reference example)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, list) and all(isinstance(x, int | str) for x in value):
+        return ",".join(str(x) for x in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def changelog_item(change: Record) -> Record:
+    """A dealChange as ``GET /deals/{id}/changelog`` shows it."""
+    return {
+        "field_key": change["field_key"],
+        "old_value": as_text(change["old_value"]),
+        "new_value": as_text(change["new_value"]),
+        "actor_user_id": change["user_id"],
+        "time": change["log_time"],
+        "change_source": change["change_source"],
+        "change_source_user_agent": change["change_source_user_agent"],
+        "is_bulk_update_flag": bool(change["is_bulk_update_flag"]),
+    }
 
 
 def _change(

@@ -80,6 +80,7 @@ def _routes() -> list[Route]:
             _route("GET", prefix + "/users/me", "user_me", 2, "users"),
             _route("GET", prefix + "/users/{id}", "user_get", 2, "users"),
             _route("GET", prefix + "/deals/{id}/flow", "deal_flow", 40, "deals"),
+            _route("GET", prefix + "/deals/{id}/changelog", "deal_changelog", 20, "deals"),
             _route("GET", prefix + "/leads", "leads_list", 20, "leads"),
             _route("GET", prefix + "/leads/archived", "leads_list", 20, "leads"),
             _route("GET", prefix + "/leads/{lead_id}", "lead_get", 2, "leads"),

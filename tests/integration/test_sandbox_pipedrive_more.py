@@ -261,6 +261,23 @@ def test_a_deal_patch_shows_in_its_flow(pd: Client) -> None:
     assert only == changes
 
 
+def test_deal_changelog_lists_the_field_changes_with_a_cursor(pd: Client) -> None:
+    deal = next(d for d in live_deals(pd) if not pd.raw("deals", d)["is_archived"])
+    for value in (10, 20, 30):
+        pd.sb.advance_clock(5)
+        assert pd.patch(f"/api/v2/deals/{deal}", {"value": value}).status_code == 200
+    changes = pd.walk_v2(f"/v1/deals/{deal}/changelog", limit=2)
+    flow = pd.walk_v1(f"/v1/deals/{deal}/flow", limit=500, items="change", all_changes=1)
+    assert len(changes) == len(flow)
+    assert [(c["field_key"], c["time"]) for c in changes] == [
+        (e["data"]["field_key"], e["data"]["log_time"]) for e in flow
+    ]
+    values = [c for c in changes if c["field_key"] == "value"][:3]
+    assert [(c["old_value"], c["new_value"]) for c in values[:2]] == [("20", "30"), ("10", "20")]
+    assert values[2]["new_value"] == "10"
+    assert {"actor_user_id", "change_source", "is_bulk_update_flag"} <= set(changes[0])
+
+
 def test_custom_field_changes_show_in_the_flow_only_with_all_changes(pd: Client) -> None:
     deal = next(d for d in live_deals(pd) if not pd.raw("deals", d)["is_archived"])
     field = next(
@@ -356,9 +373,9 @@ def test_file_pages_hold_every_live_file_once(pd: Client) -> None:
 # ---- budget, auth, control ------------------------------------------------------------------
 COSTS = {
     "/v1/leads": 20, "/v1/leads/archived": 20, "/v1/leadLabels": 10, "/v1/leadSources": 2,
-    "/v1/activityTypes": 20,
-    "/v1/currencies": 20, "/v1/filters": 20, "/v1/files": 20, "/v1/leadFields": 20,
-    "/v1/noteFields": 20, "/v1/deals/1/flow": 40, "/api/v2/deals/products?deal_ids=1,2": 10,
+    "/v1/activityTypes": 20, "/v1/currencies": 20, "/v1/filters": 20, "/v1/files": 20,
+    "/v1/leadFields": 20, "/v1/noteFields": 20, "/v1/deals/1/flow": 40,
+    "/v1/deals/1/changelog": 20, "/api/v2/deals/products?deal_ids=1,2": 10,
     "/api/v2/deals/1/products": 10, "/api/v2/deals/installments?deal_ids=1,2": 10,
 }  # fmt: skip
 
