@@ -1,5 +1,6 @@
 """Handlers of what hangs off deals: products (one deal, or up to 100 deals per call),
-installments (many deals per call; a plan feature that can be switched off) and the v1 flow."""
+installments (many deals per call; a plan feature that can be switched off), and the v1 flow
+and changelog of one deal."""
 
 from __future__ import annotations
 
@@ -87,7 +88,10 @@ def keyset_page(req: Request, items: list[Record], sorts: tuple[str, ...]) -> tu
         reverse=desc,
     )
     if after is not None:
-        keyed = [x for x in keyed if ((x[0], x[1]) < after if desc else (x[0], x[1]) > after)]
+        try:
+            keyed = [x for x in keyed if ((x[0], x[1]) < after if desc else (x[0], x[1]) > after)]
+        except TypeError:  # a cursor whose value is not of the field's type
+            raise invalid("cursor: invalid cursor") from None
     page = keyed[:limit]
     next_cursor = None
     if len(keyed) > limit:
