@@ -26,7 +26,7 @@ CONTROL_ENTITIES = (
 )  # fmt: skip
 TOUCHABLE = (
     "deals", "persons", "organizations", "activities", "products", "pipelines", "stages",
-    "notes", "leads", "files",
+    "notes", "leads", "files", "deal_products",
 )  # fmt: skip
 
 
@@ -162,6 +162,8 @@ class PipedriveAPI:
             return Response.json(400, {"error": "ids must be a list of integers"})
         if ids is None and not (isinstance(count, int) and count > 0):
             return Response.json(400, {"error": 'give "ids": [...] or "count": n'})
+        if entity == "deal_products":
+            return Response.json(200, self.handlers.touch_deal_products(ids, count))
         return Response.json(200, self.handlers.touch(entity, ids, count))
 
     def _features(self, request: Request) -> Response:

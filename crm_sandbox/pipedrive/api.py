@@ -426,6 +426,42 @@ class PipedriveHandlers(MoreV1Handlers):
                 shown = [leads.lead_uuid(t, rid) for rid in ids]
         return {"entity": entity, "ids": shown, "update_time": stamp}
 
+    def touch_deal_products(self, ids: list[int] | None, count: int | None) -> dict[str, Any]:
+        """Products edited "in the CRM": their update_time and comments change, and so does
+        their deal's update_time (the app re-saves the deal with its products)."""
+        with self.store.lock:
+            deals, products = self.table("deals"), self.table("products")
+            if ids is None:
+                editable = [
+                    item["id"]
+                    for d in deals.ids()
+                    if not deals.col("deleted", d) and not deals.col("archived", d)
+                    for item in deal_items.products_of(deals, products, d)
+                ]
+                picker = random.Random(f"{self.ctx.settings.seed}:deal_products:{deals.version}")
+                ids = sorted(picker.sample(editable, min(count or 1, len(editable))))
+            owners = {}
+            for pid in ids:
+                deal = (pid - 1) // deal_items.PER_DEAL + 1
+                known = deals.exists(deal) and any(
+                    i["id"] == pid for i in deal_items.products_of(deals, products, deal)
+                )
+                if not known:
+                    raise failure(404, f"deal_products [{pid}] not found")
+                owners[pid] = deal
+            now = self.now()
+            stamp = timefmt.iso(now)
+            for pid, deal in owners.items():
+                for item in deal_items.store_products(deals, products, deal):
+                    if item["id"] == pid:
+                        item["update_time"] = stamp
+                        item["comments"] = (item["comments"] or "") + " (edited)"
+            for deal in sorted(set(owners.values())):
+                record = copy.deepcopy(deals.get(deal))
+                record["update_time"] = stamp
+                deals.put(deal, record)
+        return {"entity": "deal_products", "ids": ids, "update_time": stamp}
+
     def all_ids(self, entity: str) -> list[Any]:
         if entity == "users":
             return [u["id"] for u in self.world.users]

@@ -326,6 +326,21 @@ def test_touching_a_deal_touches_its_products_and_flow(pd: Client) -> None:
     assert newest["data"]["field_key"] == "value"
 
 
+def test_touching_deal_products_re_saves_their_deals(pd: Client) -> None:
+    pd.sb.advance_clock(600)
+    touched = pd.sb.control("POST", "/pipedrive/touch", {"entity": "deal_products", "count": 3})
+    assert len(touched["ids"]) == 3
+    for pid in touched["ids"]:
+        item = pd.raw("deal_products", pid)
+        assert item["update_time"] == touched["update_time"]
+        assert item["comments"].endswith("(edited)")
+        assert pd.raw("deals", item["deal_id"])["update_time"] == touched["update_time"]
+    changed = pd.walk_v2("/api/v2/deals", updated_since=touched["update_time"])
+    assert {pd.raw("deal_products", p)["deal_id"] for p in touched["ids"]} <= {
+        d["id"] for d in changed
+    }
+
+
 # ---- small v1 lists and files -------------------------------------------------------------
 def test_activity_types_currencies_and_filters(pd: Client) -> None:
     types = pd.ok("/v1/activityTypes")["data"]
