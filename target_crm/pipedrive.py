@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
-import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,6 +21,7 @@ from typing import Any
 import requests
 
 from crm_api import pipedrive as api
+from crm_api.pipedrive_fields import plan_columns
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
 from target_crm.http import Transport, write_once
 from target_crm.values import plain, same
@@ -200,20 +199,6 @@ STREAMS = (*ENTITIES, "notes", *FOLLOWERS)
 ORDER = {"organizations": 0, "persons": 1, "products": 1, "deals": 2}
 
 
-def snake_name(label: str) -> str:
-    """The tap's readable name for a custom field label (``"Lead-Score (%)"`` -> ``lead_score``).
-
-    # TODO(crm_api): move - a copy of tap_crm.pipedrive.custom_fields.snake_name; tap and target
-    # may not import each other, and both must name custom fields alike.
-    """
-    folded = unicodedata.normalize("NFKD", label)
-    ascii_only = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    name = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_only).strip("_").lower()
-    if name and name[0].isdigit():
-        name = f"f_{name}"
-    return name
-
-
 @dataclass(frozen=True)
 class CustomField:
     key: str
@@ -223,31 +208,16 @@ class CustomField:
 
 
 def plan_custom_fields(items: Sequence[Mapping[str, Any]], taken: set[str]) -> list[CustomField]:
-    """Readable names exactly as the tap plans its columns (first plain, later ``_<key8>``)."""
-    used = set(taken)
-    out = []
-    for item in items:
-        if not item.get("is_custom_field"):
-            continue
-        key = str(item.get("field_code") or "")
-        if not key:
-            continue
-        field_type = str(item.get("field_type") or "")
-        base = snake_name(str(item.get("field_name") or key)) or f"custom_{key[:8]}"
-        name = base
-        suffix = "_labels" if field_type == "set" else "_label"
-        if name in used or (field_type in {"enum", "set"} and name + suffix in used):
-            name = f"{base}_{key[:8]}"
-        used.add(name)
-        if field_type in {"enum", "set"}:
-            used.add(name + suffix)
-        options = {
-            str(opt.get("label", "")).casefold(): int(opt["id"])
-            for opt in item.get("options") or []
-            if isinstance(opt, Mapping) and str(opt.get("id", "")).lstrip("-").isdigit()
-        }
-        out.append(CustomField(key, name, field_type, options))
-    return out
+    """The tap's readable column names (one rule, in crm_api), with option labels -> ids."""
+    return [
+        CustomField(
+            column.key,
+            column.column,
+            column.field_type,
+            {label.casefold(): option_id for option_id, label in column.options.items()},
+        )
+        for column in plan_columns(items, taken)
+    ]
 
 
 def standard_properties(stream: str) -> set[str]:

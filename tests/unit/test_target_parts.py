@@ -16,7 +16,7 @@ from crm_api.governor import RequestBudget
 from target_crm.entities import MatchIndex, TargetSetupError
 from target_crm.idmap import IdMap, WaitingRoom
 from target_crm.onpipeline import _says_no_change
-from target_crm.pipedrive import plan_custom_fields, snake_name
+from target_crm.pipedrive import plan_custom_fields
 from target_crm.report import Report
 from target_crm.sinks import UNRESOLVED, KeepingValidator, _without_unresolved, check_match_keys
 from target_crm.target import TargetCRM
@@ -247,7 +247,6 @@ def test_custom_field_names_follow_the_taps_rule() -> None:
         "preference",
     ]
     assert planned[3].options == {"oui": 7}
-    assert snake_name("2nd phone") == "f_2nd_phone"
 
 
 def test_onpipeline_406_means_unchanged_only_when_it_says_so() -> None:
