@@ -9,7 +9,8 @@
 #      target-crm's summary
 #   6. stops the sandbox; the DuckDB file stays for you to query
 #
-# It uses the `sandbox` Meltano environment (meltano.yml), so its state, DuckDB file and id
+# Every demo starts a new sandbox, so both runs ignore earlier bookmarks (--full-refresh). It
+# uses the `sandbox` Meltano environment (meltano.yml), so its state, DuckDB file and id
 # maps never mix with runs against the real APIs. DEMO_SIZE sets the account size (deals).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,7 +87,7 @@ PY
 
 step "meltano run csv-to-crm (data/contacts.csv into the sandbox's Pipedrive)"
 t=$SECONDS
-"$MELTANO" run csv-to-crm >"$DEMO_DIR/csv-to-crm.log" 2>&1 || {
+"$MELTANO" run --full-refresh csv-to-crm >"$DEMO_DIR/csv-to-crm.log" 2>&1 || {
     cat "$DEMO_DIR/csv-to-crm.log" >>"$log"; tail -n 40 "$DEMO_DIR/csv-to-crm.log"; exit 1;
 }
 cat "$DEMO_DIR/csv-to-crm.log" >>"$log"
