@@ -276,11 +276,32 @@ class LeadsStream(V1ListStream):
     """Leads, archived ones included (v1: the API has no v2 leads list and no change filter,
     so the list is read whole, ordered by creation time so edits cannot shift the pages).
     Leads use the deal fields; their values arrive as top-level hash keys and are gathered
-    into ``custom_fields`` like the v2 entities'."""
+    into ``custom_fields`` like the v2 entities'.
+
+    Since 2025-04 the docs say ``/v1/leads`` lists only leads that are not archived and
+    ``/v1/leads/archived`` the archived ones (``archived_status`` removed). Older accounts'
+    docs honour ``archived_status``; asking ``not_archived`` on the main list keeps the two
+    reads disjoint under either reading, so no lead comes twice.
+    """
 
     name = "leads"
     path = "/v1/leads"
-    extra_params = {"archived_status": "all", "sort": "add_time ASC"}
+    extra_params = {"sort": "add_time ASC"}
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        # Two request sequences, one stream: get_records is the SDK's place for that.
+        yield from self.request_records(None)
+        yield from self.request_records({"archived": True})
+
+    def get_url(self, context: Context | None) -> str:
+        url = super().get_url(None)
+        return url + "/archived" if context and context.get("archived") else url
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        params = super().get_url_params(context, next_page_token)
+        if not (context and context.get("archived")):
+            params["archived_status"] = "not_archived"
+        return params
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         hashes = [key for key in row if _CUSTOM_KEY.match(key)]
