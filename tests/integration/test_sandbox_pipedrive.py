@@ -65,6 +65,12 @@ def sandbox_now(sb: SandboxHandle) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def assert_stamped_since(sb: SandboxHandle, before: str, value: str) -> None:
+    """``value`` is a sandbox-clock time between ``before`` and now (a busy machine may cross
+    a second boundary between a write and the test's own clock read)."""
+    assert before <= value <= sandbox_now(sb)
+
+
 def live_deal_ids(pd: Client) -> set[int]:
     return {d["id"] for d in pd.all_raw("deals") if not d["is_deleted"] and not d["is_archived"]}
 
@@ -162,6 +168,7 @@ def test_deleted_and_archived_deals(pd: Client, sandbox: SandboxHandle) -> None:
     assert {d["id"] for d in pd.walk("/api/v2/deals/archived")} == archived
     victim = next(d["id"] for d in raw if not d["is_deleted"] and not d["is_archived"])
     sandbox.advance_clock(120)
+    before = sandbox_now(sandbox)
     assert pd.send("DELETE", f"/api/v2/deals/{victim}").json() == {
         "success": True,
         "data": {"id": victim},
@@ -174,7 +181,7 @@ def test_deleted_and_archived_deals(pd: Client, sandbox: SandboxHandle) -> None:
     assert len(mixed) == len(live_deal_ids(pd)) + len(deleted)
     record = pd.ok(f"/api/v2/deals/{victim}")["data"]
     assert record["is_deleted"] is True
-    assert record["update_time"] == sandbox_now(sandbox)
+    assert_stamped_since(sandbox, before, record["update_time"])
     assert pd.send("PATCH", f"/api/v2/deals/{victim}", {"title": "x"}).status_code == 404
 
 
@@ -186,6 +193,7 @@ def test_create_and_update_set_update_time_and_show_in_lists(
     score = next(f for f in fields if f["field_name"] == "Lead score")
     industry = next(f for f in fields if f["field_name"] == "Industry")
     sandbox.advance_clock(3600)
+    before = sandbox_now(sandbox)
     created = pd.send(
         "POST",
         "/api/v2/deals",
@@ -196,15 +204,18 @@ def test_create_and_update_set_update_time_and_show_in_lists(
     deal = created.json()["data"]
     assert deal["title"] == "Zoë's Ångström deal"
     assert deal["custom_fields"][score["field_code"]] == 7.5
-    assert deal["add_time"] == deal["update_time"] == sandbox_now(sandbox)
+    assert deal["add_time"] == deal["update_time"]
+    assert_stamped_since(sandbox, before, deal["update_time"])
     sandbox.advance_clock(60)
+    before = sandbox_now(sandbox)
     option = industry["options"][1]["id"]
     patched = pd.send(
         "PATCH",
         f"/api/v2/deals/{deal['id']}",
         {"status": "won", "custom_fields": {industry["field_code"]: option}},
     ).json()["data"]
-    assert patched["update_time"] == sandbox_now(sandbox) != deal["update_time"]
+    assert patched["update_time"] != deal["update_time"]
+    assert_stamped_since(sandbox, before, patched["update_time"])
     assert patched["status"] == "won"
     assert patched["won_time"] == patched["update_time"]
     assert patched["custom_fields"][industry["field_code"]] == option
@@ -297,6 +308,7 @@ def test_followers_add_delete_and_changelog(pd: Client, sandbox: SandboxHandle) 
     before = pd.ok(f"/api/v2/deals/{deal}/followers")["data"]
     user = next(u for u in range(1, 11) if u not in {f["user_id"] for f in before})
     sandbox.advance_clock(10)
+    since = sandbox_now(sandbox)
     added = pd.send("POST", f"/api/v2/deals/{deal}/followers", {"user_id": user})
     assert added.status_code == 201
     assert added.json()["data"]["user_id"] == user
@@ -311,7 +323,7 @@ def test_followers_add_delete_and_changelog(pd: Client, sandbox: SandboxHandle) 
         ("removed", user),
     ]
     assert set(log[-1]) == {"action", "actor_user_id", "follower_user_id", "time"}
-    assert log[-1]["time"] == sandbox_now(sandbox)
+    assert_stamped_since(sandbox, since, log[-1]["time"])
 
 
 # ---- v1 notes, users, fields ------------------------------------------------------------
@@ -361,6 +373,7 @@ def test_notes_v1_sorts_and_updated_since(pd: Client) -> None:
 
 def test_notes_v1_create_update_and_updated_since(pd: Client, sandbox: SandboxHandle) -> None:
     sandbox.advance_clock(3600)
+    since = sandbox_now(sandbox)
     created = pd.send("POST", "/v1/notes", {"content": "<p>Grüße</p>", "deal_id": 1})
     assert created.status_code == 201
     note = created.json()["data"]
@@ -371,7 +384,7 @@ def test_notes_v1_create_update_and_updated_since(pd: Client, sandbox: SandboxHa
         "data"
     ]
     assert updated["content"] == "<p>edited</p>"
-    recent = pd.ok("/v1/notes", updated_since=sandbox_now(sandbox))["data"]
+    recent = pd.ok("/v1/notes", updated_since=since)["data"]
     assert [n["id"] for n in recent] == [note["id"]]
     assert pd.send("POST", "/v1/notes", {"content": "orphan"}).status_code == 400
     bad = pd.get("/v1/notes", limit="0")
@@ -559,13 +572,13 @@ def test_counters_name_the_endpoint_template(pd: Client, sandbox: SandboxHandle)
 
 def test_touch_simulates_changes_made_in_the_crm(pd: Client, sandbox: SandboxHandle) -> None:
     sandbox.advance_clock(7200)
+    since = sandbox_now(sandbox)
     touched = sandbox.control("POST", "/pipedrive/touch", {"entity": "deals", "count": 3})
     assert len(touched["ids"]) == 3
-    changed = pd.walk(
-        "/api/v2/deals", updated_since=sandbox_now(sandbox), status="open,won,lost,deleted"
-    )
+    changed = pd.walk("/api/v2/deals", updated_since=since, status="open,won,lost,deleted")
     assert sorted(d["id"] for d in changed) == sorted(touched["ids"])
+    since = sandbox_now(sandbox)
     by_id = sandbox.control("POST", "/pipedrive/touch", {"entity": "persons", "ids": [1, 2]})
     assert by_id["ids"] == [1, 2]
-    assert pd.raw("persons", 1)["update_time"] == sandbox_now(sandbox)
+    assert_stamped_since(sandbox, since, pd.raw("persons", 1)["update_time"])
     assert sandbox.counters()["events"].get("writes", 0) == 0  # not an API write
