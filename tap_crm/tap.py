@@ -102,6 +102,16 @@ class TapCRM(Tap):
         except PipedriveError as exc:  # e.g. a refused token while reading custom fields
             raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
 
+    def run_discovery(self) -> str:
+        # `--discover` builds the tap inside the SDK's ConfigValidationError guard but
+        # discovers after it, so a refused token there would surface as a traceback.
+        try:
+            return super().run_discovery()
+        except ConfigValidationError as exc:
+            for error in exc.errors or [str(exc)]:
+                self.logger.error("%s", error)
+            sys.exit(1)
+
     @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         # A problem the user must fix (bad token, refused setting) ends in one clear line,

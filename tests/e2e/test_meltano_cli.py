@@ -65,3 +65,20 @@ def test_metrics_name_their_stream_and_log_level_is_respected(
     assert "[info" not in quiet.stderr
     assert "METRIC" not in quiet.stderr
     assert (jsonl / "persons.jsonl").exists()
+
+
+@pytest.mark.parametrize("provider", ["pipedrive", "onpipeline"])
+def test_a_refused_token_ends_in_a_clear_message_without_traceback(
+    provider: str, meltano: MeltanoProject
+) -> None:
+    result = meltano.run(
+        "run",
+        f"tap-crm--{provider}",
+        "target-jsonl",
+        env={f"{provider.upper()}_API_TOKEN": "wrong-token"},
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "api_token" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "wrong-token" not in result.stderr
