@@ -452,6 +452,10 @@ class EntityV2(EntityWriter):
             if not body.get("name") and (record.get("first_name") or record.get("last_name")):
                 parts = (record.get("first_name"), record.get("last_name"))
                 body["name"] = " ".join(str(p) for p in parts if p)
+        if self.stream == "organizations" and isinstance(body.get("address"), str):
+            # v2 takes the address as an object whose only required part is `value`; a
+            # warehouse column usually holds the one-line form.
+            body["address"] = {"value": body["address"]}
         if (
             self.stream == "activities"
             and record.get("person_id") is not None

@@ -120,6 +120,14 @@ def test_upsert_organizations_by_name(sandbox: SandboxHandle) -> None:
     )
 
 
+def test_an_organization_address_given_as_one_line_is_written(sandbox: SandboxHandle) -> None:
+    records = [{"name": "Ångström Works", "address": "Via Roma 1, 20121 Milano"}]
+    _, target = run_target(pipedrive_config(sandbox), singer("organizations", records))
+    assert counts(target, "organizations")["created"] == 1
+    written = next(o for o in pd_all(sandbox, "organizations") if o["name"] == "Ångström Works")
+    assert written["address"]["value"] == "Via Roma 1, 20121 Milano"
+
+
 def test_upsert_deals_by_a_custom_field_readable_name_then_status_and_stage_moves(
     sandbox: SandboxHandle,
 ) -> None:
