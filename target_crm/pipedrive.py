@@ -28,7 +28,14 @@ from target_crm.values import plain, same
 
 logger = logging.getLogger("target-crm.pipedrive")
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas" / "pipedrive"
+# The tap's schemas name the standard columns custom-field names must avoid. A checkout keeps
+# them at the root; a wheel ships them inside tap_crm (data only: nothing of tap_crm is imported).
+_ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS_DIR = next(
+    (d for d in (_ROOT / "schemas" / "pipedrive", _ROOT / "tap_crm" / "schemas" / "pipedrive")
+     if d.is_dir()),
+    _ROOT / "schemas" / "pipedrive",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -52,3 +52,13 @@ def test_wheel_installs_in_a_clean_venv_and_discovers_every_schema(
         streams = {entry["tap_stream_id"] for entry in json.loads(result.stdout)["streams"]}
         expected = {p.stem for p in schema_files if p.parts[0] == provider}
         assert expected <= streams, f"{provider}: missing {sorted(expected - streams)}"
+
+    # The target plans custom-field names around the tap's standard columns, read from the
+    # same shipped schemas.
+    result = run(
+        venv / "bin" / "python",
+        "-c",
+        "import target_crm.pipedrive as p; print(sorted(p.standard_properties('deals'))[:3])",
+        cwd=tmp_path,
+    )
+    assert "add_time" in result.stdout
