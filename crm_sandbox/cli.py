@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, NoReturn
 
-from crm_sandbox.core import Settings
+from crm_sandbox.core import ODD_BODY_KINDS, Settings
 from crm_sandbox.server import SandboxServer, SettingsError, with_changes
 
 _DEFAULTS = Settings()
@@ -65,6 +65,14 @@ def _number(
 
     parse.__name__ = kind.__name__  # argparse names the type in some messages
     return parse
+
+
+def _odd_kind(text: str) -> str:
+    if text and text not in ODD_BODY_KINDS:
+        raise argparse.ArgumentTypeError(
+            f"must be one of {', '.join(ODD_BODY_KINDS)} (or empty for off), got {text!r}"
+        )
+    return text
 
 
 def _add_serve(commands: Any) -> None:
@@ -194,6 +202,36 @@ def _add_serve(commands: Any) -> None:
         type=_number(float, 0),
         default=_DEFAULTS.slow_ms,
         help="see --slow-rate",
+    )
+    network.add_argument(
+        "--odd-body",
+        metavar="KIND",
+        type=_odd_kind,
+        default=_DEFAULTS.odd_body,
+        help="answer API requests with an odd HTTP 200 body instead: "
+        + "; ".join(f"{kind}: {what}" for kind, what in ODD_BODY_KINDS.items())
+        + " (default: off)",
+    )
+    network.add_argument(
+        "--odd-body-rate",
+        metavar="SHARE",
+        type=_number(float, 0, 1),
+        default=_DEFAULTS.odd_body_rate,
+        help="share of matching API requests that get the odd body",
+    )
+    network.add_argument(
+        "--odd-body-path",
+        metavar="TEXT",
+        default=_DEFAULTS.odd_body_path,
+        help='only requests whose path (e.g. "/pipedrive/api/v2/deals") contains TEXT '
+        "(default: every API path but OAuth's)",
+    )
+    network.add_argument(
+        "--odd-body-count",
+        metavar="N",
+        type=_number(int, 0),
+        default=_DEFAULTS.odd_body_count,
+        help="serve at most N odd bodies, then answer normally again (0 = no limit)",
     )
 
 

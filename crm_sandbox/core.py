@@ -90,6 +90,11 @@ class Settings:
     drop_rate: float = 0.0  # share of API connections closed without a response
     slow_rate: float = 0.0  # share of API responses delayed by slow_ms more
     slow_ms: float = 0.0
+    # Odd 200 bodies (a proxy answering garbage, an API bug): see ODD_BODY_KINDS. "" = off.
+    odd_body: str = ""
+    odd_body_rate: float = 0.0  # share of matching API responses replaced
+    odd_body_path: str = ""  # substring of "/<provider><path>"; "" = every API path but OAuth
+    odd_body_count: int = 0  # at most this many replaced, then normal again; 0 = no limit
     access_token_ttl: int = 3600  # seconds an OAuth access token lives
     timezone: str = "Europe/Rome"  # Onpipeline account time zone (its datetimes are local)
 
@@ -103,6 +108,22 @@ class Settings:
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# The odd 200 bodies the sandbox can serve instead of an API's answer (``Settings.odd_body``).
+# The first four replace the request before the API sees it (nothing written, no token spent,
+# like a proxy answering for it); the last three alter the API's own 2xx JSON answer on its way
+# back (so a write they answer did happen).
+ODD_BODY_KINDS: dict[str, str] = {
+    "html": "an HTML page (Content-Type text/html), e.g. a proxy's sign-in page",
+    "empty": "zero bytes",
+    "list": "a JSON list: []",
+    "empty_object": "an empty JSON object: {}",
+    "truncated": "the API's real JSON body cut in half",
+    "data_string": 'the success envelope with its data a string ("data"/"Data": "oops")',
+    "data_object": "the success envelope with its data an object (a list's first item, or {})",
+}
+ODD_BODIES_BEFORE_API = ("html", "empty", "list", "empty_object")
 
 
 class Clock:
@@ -134,7 +155,7 @@ class Counters:
     ``requests`` is keyed "<provider> <METHOD> <endpoint template>", e.g.
     "pipedrive GET /api/v2/deals/{id}/followers/changelog" or "onpipeline POST /PersonList".
     ``statuses`` counts responses per status code; ``events`` counts named happenings
-    ("writes", "rate_limited", "faults", "drops", "records_served", "tokens_spent").
+    ("writes", "rate_limited", "faults", "drops", "odd_bodies", "records_served", "tokens_spent").
     """
 
     def __init__(self) -> None:

@@ -12,6 +12,7 @@ API knowledge here is the shape of a 500 body, so an injected fault looks like t
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import random
 import socket
@@ -30,7 +31,15 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from crm_sandbox.core import Provider, Request, Response, SandboxContext, Settings
+from crm_sandbox.core import (
+    ODD_BODIES_BEFORE_API,
+    ODD_BODY_KINDS,
+    Provider,
+    Request,
+    Response,
+    SandboxContext,
+    Settings,
+)
 
 ProviderFactory = Callable[[SandboxContext], Provider]
 
@@ -54,9 +63,9 @@ class SettingsError(ValueError):
     """A setting value the sandbox refuses; the message says what to change."""
 
 
-_RATES = ("fault_rate", "drop_rate", "slow_rate")
+_RATES = ("fault_rate", "drop_rate", "slow_rate", "odd_body_rate")
 _DURATIONS_MS = ("latency_ms", "slow_ms")
-_LIMITS = ("size", "burst_limit", "daily_budget", "onpipeline_rate_limit")
+_LIMITS = ("size", "burst_limit", "daily_budget", "onpipeline_rate_limit", "odd_body_count")
 _NON_EMPTY = ("api_token", "client_id", "client_secret")
 SETTING_NAMES = tuple(f.name for f in fields(Settings))
 
@@ -76,6 +85,11 @@ def check_settings(settings: Settings) -> None:
             raise SettingsError(
                 f"{name} must be >= 0 (0 turns it off), got {getattr(settings, name)}"
             )
+    if settings.odd_body and settings.odd_body not in ODD_BODY_KINDS:
+        raise SettingsError(
+            f'odd_body must be one of {", ".join(ODD_BODY_KINDS)} (or "" for off), '
+            f"got {settings.odd_body!r}"
+        )
     for name in _NON_EMPTY:
         if not getattr(settings, name):
             raise SettingsError(f"{name} must not be empty")
@@ -142,6 +156,16 @@ _GATEWAY_PAGES = {
 }
 
 
+# What a proxy in front of the API might answer with a 200 (a captive portal, a login wall).
+_PROXY_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sign in to continue</title></head>\n"
+    "<body><h1>Network sign-in required</h1><p>Please sign in to access this site.</p>"
+    "</body></html>\n"
+)
+# The data member of each provider's success envelope.
+_DATA_KEY = {"pipedrive": "data", "onpipeline": "Data"}
+
+
 def _gateway_page(status: int) -> str:
     title = f"{status} {_GATEWAY_PAGES[status]}"
     return (
@@ -165,6 +189,10 @@ class Sandbox:
             name: make(self.ctx) for name, make in factories.items()
         }
         self._dice = random.Random(settings.seed)
+        # Odd bodies roll their own dice (only for matching requests), so adding them left the
+        # fault/drop/slow sequence of a seed as it was.
+        self._odd_dice = random.Random(_odd_seed(settings.seed))
+        self._odd_served = 0  # odd bodies served since the odd_body settings last changed
         self._dice_lock = threading.Lock()
         self._reset_lock = threading.Lock()
 
@@ -174,7 +202,8 @@ class Sandbox:
         """The provider's answer after the network's misbehaviour; None means drop the connection.
 
         A fault or a drop happens before the API sees the request: nothing is written and no
-        rate-limit token is spent, so a client may retry it safely.
+        rate-limit token is spent, so a client may retry it safely. So do the odd 200 bodies of
+        ``ODD_BODIES_BEFORE_API``; the other odd bodies alter the API's own answer.
         """
         settings = self.ctx.settings
         counters = self.ctx.counters
@@ -191,12 +220,41 @@ class Sandbox:
             counters.add("faults")
             response = self._fault_response(provider.name, (500, 502, 503)[int(which * 3)])
         else:
-            try:
-                response = provider.handle(request)
-            except Exception:
-                response = _internal_error()
+            odd = self._odd_kind(provider.name, request)
+            before_api = odd in ODD_BODIES_BEFORE_API  # a proxy's answer: the API never sees it
+            answer = _odd_response(odd, provider.name, None) if before_api else None
+            if answer is None:
+                try:
+                    response = provider.handle(request)
+                except Exception:
+                    response = _internal_error()
+                answer = _odd_response(odd, provider.name, response) if odd else None
+            if answer is not None:
+                counters.add("odd_bodies")
+                response = answer
+            elif odd:  # the API's answer was not a 2xx JSON object to alter: give the turn back
+                with self._dice_lock:
+                    self._odd_served -= 1
         counters.status(response.status)
         return response
+
+    def _odd_kind(self, provider_name: str, request: Request) -> str:
+        """The odd body to serve for this request, or "" (one draw per matching request)."""
+        settings = self.ctx.settings
+        if not settings.odd_body:
+            return ""
+        path = f"/{provider_name}{request.path}"
+        if settings.odd_body_path:
+            if settings.odd_body_path not in path:
+                return ""
+        elif request.path.startswith("/oauth/"):  # OAuth only when the path names it
+            return ""
+        with self._dice_lock:
+            hit = self._odd_dice.random() < settings.odd_body_rate
+            if not hit or (settings.odd_body_count and self._odd_served >= settings.odd_body_count):
+                return ""
+            self._odd_served += 1
+        return settings.odd_body
 
     def _fault_response(self, provider_name: str, status: int) -> Response:
         if status in _GATEWAY_PAGES:
@@ -271,6 +329,8 @@ class Sandbox:
             self.ctx.clock.reset()
             with self._dice_lock:
                 self._dice.seed(fresh.seed)
+                self._odd_dice.seed(_odd_seed(fresh.seed))
+                self._odd_served = 0
             for provider in self.providers.values():
                 provider.reset()
             self.ctx.counters.reset()
@@ -290,6 +350,9 @@ class Sandbox:
                 'POST /_sandbox/reset {"seed": ..., "size": ...} instead'
             )
         _copy_into(self.ctx.settings, with_changes(self.ctx.settings, body))
+        if any(name.startswith("odd_body") for name in body):
+            with self._dice_lock:  # a new odd_body_count counts from now
+                self._odd_served = 0
         return Response.json(200, self.ctx.settings.public())
 
     def _clock_state(self) -> Response:
@@ -330,6 +393,42 @@ class Sandbox:
             return self.handle_api(provider, replace(request, path="/" + rest))
         prefixes = ", ".join(f"/{name}/..." for name in [*self.providers, "_sandbox"])
         return _error(404, f"no such path {request.path}; the sandbox serves {prefixes}")
+
+
+def _odd_seed(seed: int) -> str:
+    return f"odd-body-{seed}"
+
+
+def _odd_response(kind: str, provider_name: str, real: Response | None) -> Response | None:
+    """An HTTP 200 with the odd body ``kind``. ``real`` is the API's answer, for the kinds that
+    alter it; None when there is nothing to alter (not a 2xx JSON object)."""
+    json_type = {"Content-Type": "application/json; charset=utf-8"}
+    if kind == "html":
+        return Response.html(200, _PROXY_PAGE)
+    if kind == "empty":
+        return Response(200, b"", json_type)
+    if kind == "list":
+        return Response.json(200, [])
+    if kind == "empty_object":
+        return Response.json(200, {})
+    if real is None or not 200 <= real.status < 300:
+        return None
+    try:
+        envelope = json.loads(real.body.decode("utf-8"))
+    except ValueError:
+        return None
+    if not isinstance(envelope, dict):
+        return None
+    if kind == "truncated":
+        return Response(200, real.body[: len(real.body) // 2], dict(real.headers))
+    key = _DATA_KEY.get(provider_name, "data")
+    if kind == "data_string":
+        envelope[key] = "oops"
+    else:  # data_object: a list becomes its first item (or {}), anything else {}
+        data = envelope.get(key)
+        first = data[0] if isinstance(data, list) and data else None
+        envelope[key] = first if isinstance(first, dict) else {}
+    return Response.json(200, envelope)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
