@@ -145,7 +145,7 @@ def test_oauth_and_control_are_spared_unless_the_path_names_oauth(
     assert sandbox.settings()["odd_body"] == "html"  # the control endpoint answers JSON
     token_url = f"{sandbox.pipedrive_url}/oauth/token"
     refused = requests.post(token_url, data={"grant_type": "refresh_token"}, timeout=60)
-    assert refused.status_code == 400  # OAuth's own answer: no refresh token given
+    assert refused.status_code == 401  # OAuth's own answer: no client credentials
     assert refused.json()
     sandbox.configure(odd_body_path="/oauth/token")
     odd = requests.post(token_url, data={"grant_type": "refresh_token"}, timeout=60)
