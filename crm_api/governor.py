@@ -9,6 +9,10 @@ seconds. Two feedback paths keep it honest when the server knows better:
   rate-limit headers and holds everyone back when the server says the window is spent;
 * ``hold`` stops every sender until a moment the server named (a 429's ``Retry-After``).
 
+When the server says no request will pass for hours (Pipedrive's daily token budget),
+``exhaust`` ends the wait for everyone: every ``acquire``, including those already waiting,
+raises ``BudgetExhaustedError`` with the caller's one-line reason.
+
 It knows nothing of HTTP or Singer; callers read headers and pass numbers.
 """
 
@@ -18,6 +22,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+
+
+class BudgetExhaustedError(Exception):
+    """The budget is spent for longer than a run should wait; ``str(error)`` is one line."""
 
 
 class RequestBudget:
@@ -32,12 +40,16 @@ class RequestBudget:
         window: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.window = window
         self._limit = max(0, int(limit))
         self._clock = clock
-        self._sleep = sleep
+        # Waiting on an Event (not time.sleep) lets ``exhaust`` wake every waiter at once;
+        # an injected ``sleep`` (unit tests with a fake clock) is called instead.
+        self._exhausted_event = threading.Event()
+        self._sleep: Callable[[float], object] = sleep or self._exhausted_event.wait
+        self._exhausted: str | None = None
         self._sent: deque[float] = deque()
         self._held_until = 0.0
         self._lock = threading.Lock()
@@ -57,6 +69,8 @@ class RequestBudget:
         waited = 0.0
         while True:
             with self._lock:
+                if self._exhausted is not None:
+                    raise BudgetExhaustedError(self._exhausted)
                 now = self._clock()
                 delay = self._held_until - now
                 if delay <= 0 and self._limit:
@@ -75,6 +89,19 @@ class RequestBudget:
             # Sleep outside the lock so other threads can check in; re-check after.
             self._sleep(delay)
             waited += delay
+
+    def exhaust(self, message: str) -> None:
+        """No request will pass for longer than a run should wait: from now on every
+        ``acquire`` (also those waiting now) raises ``BudgetExhaustedError(message)``."""
+        with self._lock:
+            if self._exhausted is None:
+                self._exhausted = message
+        self._exhausted_event.set()
+
+    @property
+    def exhausted(self) -> str | None:
+        """The reason given to ``exhaust``, or None while requests may still be sent."""
+        return self._exhausted
 
     def hold(self, seconds: float) -> None:
         """Stop every sender for ``seconds`` from now (e.g. a 429's Retry-After)."""

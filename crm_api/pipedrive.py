@@ -48,7 +48,7 @@ from urllib.parse import urlencode, urlparse
 import requests
 from requests.auth import AuthBase
 
-from crm_api.governor import RequestBudget
+from crm_api.governor import BudgetExhaustedError, RequestBudget
 
 DEFAULT_API_URL = "https://api.pipedrive.com"
 DEFAULT_OAUTH_URL = "https://oauth.pipedrive.com"
@@ -81,6 +81,14 @@ class PipedriveError(Exception):
 
 class AuthError(PipedriveError):
     """Credentials were refused (bad token, bad client id/secret, revoked refresh token)."""
+
+
+class DailyBudgetSpentError(PipedriveError):
+    """The company's daily API budget is spent (a 429 asking to wait hours): fatal for the
+    run, never retried; every thread sharing the budget gets it at its next request."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=429)
 
 
 # ----------------------------------------------------------------------------- URLs
@@ -607,10 +615,20 @@ class PipedriveSession(requests.Session):
         return response
 
     def _send_once(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        self.budget.acquire()
+        try:
+            self.budget.acquire()
+        except BudgetExhaustedError as exc:  # another thread saw the daily budget spent
+            raise DailyBudgetSpentError(str(exc)) from None
         response = super().send(request, **kwargs)
         observe_rate_limit(self.budget, response.headers, self._cap)
         if response.status_code == 429:
+            spent = daily_budget_message(response.headers)
+            if spent:
+                # Holding the budget for hours would put every other thread to sleep in it:
+                # end everyone's wait now, with the one line that says why.
+                self.budget.exhaust(spent)
+                response.close()
+                raise DailyBudgetSpentError(spent)
             wait = retry_after_seconds(response.headers)
             if wait is None:
                 wait = rate_limit(response.headers).reset_seconds or BURST_WINDOW_SECONDS
@@ -644,7 +662,9 @@ def shared_budget(base_url: str, identity: str, cap: int | None = None) -> Reque
     key = hashlib.sha256(f"{base_url}\0{identity}".encode()).hexdigest()
     with _BUDGETS_LOCK:
         budget = _BUDGETS.get(key)
-        if budget is None:
+        # A budget exhausted by an earlier run in this process (tests, a notebook) is not
+        # this run's: the day may have turned since; the server will say again if not.
+        if budget is None or budget.exhausted is not None:
             budget = _BUDGETS[key] = new_budget(cap)
         return budget
 
@@ -713,8 +733,8 @@ def request_json(
             continue
         if response.status_code in RETRY_STATUSES:
             spent = daily_budget_message(response.headers, what)
-            if spent:
-                raise PipedriveError(spent, status=429)
+            if spent:  # a plain requests.Session (a PipedriveSession raised already)
+                raise DailyBudgetSpentError(spent)
             problem = error_message(response, what)
             continue
         if response.status_code >= 400:

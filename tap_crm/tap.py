@@ -17,6 +17,7 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
+from crm_api.governor import BudgetExhaustedError
 from crm_api.pipedrive import PipedriveError
 from tap_crm.onpipeline import streams as onpipeline
 from tap_crm.pipedrive import streams as pipedrive
@@ -118,7 +119,7 @@ class TapCRM(Tap):
         # not a traceback: the message already names the stream and the setting.
         try:
             super().invoke(*args, **kwargs)
-        except (FatalAPIError, PipedriveError) as exc:
+        except (FatalAPIError, PipedriveError, BudgetExhaustedError) as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
 

@@ -1,0 +1,112 @@
+"""crm_api.governor: a spent budget ends every wait at once (issue 10, defects 1 and 2)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import requests
+
+from crm_api import pipedrive as api
+from crm_api.governor import BudgetExhaustedError, RequestBudget
+
+
+def test_exhaust_wakes_waiters_and_refuses_later_acquirers() -> None:
+    budget = RequestBudget(0, 2.0)
+    budget.hold(3600)  # everyone waits an hour (a long Retry-After held the old way)
+    errors: list[BaseException] = []
+
+    def waiter() -> None:
+        try:
+            budget.acquire()
+        except BudgetExhaustedError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=waiter, daemon=True) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    budget.exhaust("the daily budget is spent; run again tomorrow")
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)  # woken, not asleep for an hour
+    assert [str(e) for e in errors] == ["the daily budget is spent; run again tomorrow"] * 3
+    with pytest.raises(BudgetExhaustedError, match="daily budget is spent"):
+        budget.acquire()
+    assert budget.exhausted == "the daily budget is spent; run again tomorrow"
+
+
+def test_exhaust_with_an_injected_sleep_ends_the_wait_at_the_next_check() -> None:
+    now = [0.0]
+    calls: list[float] = []
+    budget: RequestBudget
+
+    def sleep(seconds: float) -> None:
+        calls.append(seconds)
+        budget.exhaust("spent")  # e.g. another thread saw the daily 429 meanwhile
+
+    budget = RequestBudget(1, 2.0, clock=lambda: now[0], sleep=sleep)
+    budget.acquire()
+    with pytest.raises(BudgetExhaustedError):
+        budget.acquire()  # would wait 2 s for the window; the exhaust ends it
+    assert calls == [2.0]
+
+
+class _Adapter(requests.adapters.BaseAdapter):
+    """Answers every request with the next canned response; counts sends."""
+
+    def __init__(self, *responses: tuple[int, dict[str, str]]) -> None:
+        super().__init__()
+        self.responses = list(responses)
+        self.sent = 0
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        status, headers = self.responses[min(self.sent, len(self.responses) - 1)]
+        self.sent += 1
+        response = requests.Response()
+        response.status_code = status
+        response._content = b'{"success": false, "error": "Daily limit"}'
+        response.headers.update({"Content-Type": "application/json", **headers})
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_daily_429_exhausts_the_shared_budget_instead_of_holding_it() -> None:
+    budget = RequestBudget(0, 2.0)
+    session = api.PipedriveSession(budget, api.ApiTokenAuth("t"))
+    adapter = _Adapter((429, {"Retry-After": str(16 * 3600)}))
+    session.mount("https://", adapter)
+    with pytest.raises(api.DailyBudgetSpentError, match="daily API budget is spent") as caught:
+        session.get("https://acme.pipedrive.com/api/v2/deals")
+    assert caught.value.status == 429
+    assert "run again" in str(caught.value)
+    # every other sender of this budget now fails at once, without a request
+    other = api.PipedriveSession(budget, api.ApiTokenAuth("t"))
+    other.mount("https://", adapter)
+    with pytest.raises(api.DailyBudgetSpentError):
+        other.get("https://acme.pipedrive.com/api/v2/persons")
+    assert adapter.sent == 1
+    # request_json does not retry it either
+    with pytest.raises(api.DailyBudgetSpentError):
+        api.request_json(other, "GET", "https://acme.pipedrive.com/api/v2/persons")
+    assert adapter.sent == 1
+
+
+def test_a_burst_429_still_holds_and_is_retried() -> None:
+    budget = RequestBudget(0, 2.0)
+    session = api.PipedriveSession(budget, api.ApiTokenAuth("t"))
+    session.mount("https://", _Adapter((429, {"Retry-After": "0"}), (200, {})))
+    response = session.get("https://acme.pipedrive.com/api/v2/deals")
+    assert response.status_code == 429
+    assert budget.exhausted is None
+
+
+def test_a_new_connection_gets_a_fresh_budget_after_an_exhausted_one() -> None:
+    first = api.shared_budget("https://x.example", "tok-governor-test")
+    assert api.shared_budget("https://x.example", "tok-governor-test") is first
+    first.exhaust("spent")
+    assert api.shared_budget("https://x.example", "tok-governor-test") is not first
