@@ -8,13 +8,18 @@ time, ``YYYY-MM-DD HH:MM:SS`` without an offset; "0000-00-00" means "no date".
 
 Public API (stable; keep it small):
 
-* :class:`OnpipelineClient` - ``call(resource, payload) -> data``: paced by a
-  :class:`~crm_api.governor.RequestBudget`, retries 429/5xx/dropped connections with backoff,
-  raises the typed errors below. ``server_now()`` is the API's own clock (from ``Header.Time``).
+* :class:`OnpipelineClient` - ``call(resource, payload) -> data`` and ``call_list(resource,
+  payload) -> records``: paced by a :class:`~crm_api.governor.RequestBudget`, retries
+  429/5xx/dropped connections/garbled bodies with backoff up to ``max_tries`` (the user's
+  ``max_request_tries``), raises the typed errors below. ``server_now()`` is the API's own
+  clock (from the HTTP ``Date``, else ``Header.Time``).
 * Errors: :class:`OnpipelineError` (``resource``, ``code``, ``message``) and its subclasses
   :class:`OnpipelineAuthError` (401/403), :class:`OnpipelineRetriableError` (429, 5xx, dropped
   connection; :class:`OnpipelineRateLimitError` for 429), :class:`OnpipelineResponseError`
-  (an answer that is not the documented envelope: HTML page, empty body).
+  (an answer that is not the documented envelope, checked by :func:`parse_envelope` for every
+  call: a JSON list, ``{}``, ``Data`` not a list of records for a list resource;
+  :class:`OnpipelineGarbledError` for an HTML page, an empty or truncated body, also
+  retriable), :class:`OnpipelineBudgetSpentError` (a 429 asking to wait hours).
 * Values: :func:`check_api_url`, :func:`to_utc`, :func:`to_local`, :func:`clean_date`,
   :func:`to_number`, :func:`to_integer`, :func:`custom_field_columns`.
 """
@@ -25,7 +30,9 @@ import ipaddress
 import json
 import logging
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -45,6 +52,8 @@ REQUESTS_PER_MINUTE = 60  # the vendor's published limit per account
 # The budget's window: a minute plus a second, because the API counts a request when it
 # arrives, a little after we counted it; at exactly 60 s the oldest may still be in its minute.
 BUDGET_WINDOW_SECONDS = 61.0
+MAX_RETRY_AFTER_SECONDS = 300.0  # a 429 asking for longer ends the run: nobody waits hours
+LONG_WAIT_SECONDS = 10.0  # a wait at least this long is logged before it starts
 LAST_UPDATE_HOURS = (3, 6, 12, 24)  # the only windows the LastUpdate resource accepts
 CUSTOM_FIELD_TABLES = ("Persons", "Organizations", "Deals")
 
@@ -64,6 +73,11 @@ class OnpipelineError(Exception):
         self.message = message
         text = f"Onpipeline {resource} failed: {self.code} {message}".rstrip()
         super().__init__(f"{text} ({hint})" if hint else text)
+
+    def gave_up(self, tries: int) -> OnpipelineError:
+        """This error, its line saying that every try was spent (and which setting sets it)."""
+        self.args = (f"{self.args[0]} (gave up after {tries} tries; see max_request_tries)",)
+        return self
 
 
 class OnpipelineAuthError(OnpipelineError):
@@ -94,7 +108,21 @@ class OnpipelineRateLimitError(OnpipelineRetriableError):
 
 
 class OnpipelineResponseError(OnpipelineError):
-    """The answer is not the documented envelope (an HTML page, an empty or truncated body)."""
+    """The answer is not the documented envelope: a JSON list, ``{}``, ``Data`` of the wrong
+    type for the resource. Not retried: the same request gets the same answer."""
+
+
+class OnpipelineGarbledError(OnpipelineResponseError, OnpipelineRetriableError):
+    """A 2xx whose body is not JSON at all (an HTML page, an empty or truncated body): what a
+    proxy or a cut connection gives, so worth trying again (reads only)."""
+
+    def __init__(self, resource: str, code: str, message: str) -> None:
+        OnpipelineRetriableError.__init__(self, resource, code, message)
+
+
+class OnpipelineBudgetSpentError(OnpipelineError):
+    """A 429 asking to wait longer than a run should (``MAX_RETRY_AFTER_SECONDS``): not
+    retried, the run ends with this one line."""
 
 
 class OnpipelineConfigError(ValueError):
@@ -142,15 +170,46 @@ class Envelope:
     data: Any
 
 
+# Resources whose ``Data`` is a list of records (the document's PHP samples loop over it).
+# ProductList's is a list of names, and its documented sample is that bare list.
+LIST_RESOURCES = frozenset(
+    {
+        "PersonList",
+        "OrgList",
+        "DealsList",
+        "EventList",
+        "NotesList",
+        "InvoiceList",
+        "InvoiceItems",
+        "UsersList",
+        "TeamsList",
+        "PipelineList",
+        "ProductList",
+        "LastUpdate",
+        "ListCustomFields",
+    }
+)
+BARE_LIST_RESOURCES = frozenset({"ProductList"})
+
+
 def parse_envelope(resource: str, status: int, body: bytes, content_type: str = "") -> Envelope:
-    """Turn one HTTP answer into ``Envelope`` or raise the matching :class:`OnpipelineError`."""
+    """Turn one HTTP answer into ``Envelope`` or raise the matching :class:`OnpipelineError`.
+
+    This is the one envelope check every call goes through: an answer that is not the
+    documented ``Header``/``Data`` (or ``Error``) envelope, or whose ``Data`` is not a list
+    for a list resource, raises :class:`OnpipelineResponseError` rather than passing for an
+    empty answer (which would end a sync as complete and move its bookmark).
+    """
     try:
         payload = json.loads(body.decode("utf-8")) if body.strip() else None
     except (UnicodeDecodeError, ValueError):
         payload = None
         if status < 400:
-            kind = "an HTML page" if "html" in content_type.lower() else "a body that is not JSON"
-            raise OnpipelineResponseError(
+            if "html" in content_type.lower() or body.lstrip()[:1] == b"<":
+                kind = "an HTML page"
+            else:
+                kind = "a body that is not JSON (truncated?)"
+            raise OnpipelineGarbledError(
                 resource, str(status), f"unexpected answer: {kind} instead of the JSON envelope"
             ) from None
     error = payload.get("Error") if isinstance(payload, dict) else None
@@ -160,13 +219,55 @@ def parse_envelope(resource: str, status: int, body: bytes, content_type: str = 
         if not message:
             message = _describe_body(body, content_type)
         raise _error_for(resource, code, message)
-    if isinstance(payload, list):  # ProductList's documented output is a bare list
-        return Envelope({}, payload)
+    if payload is None:
+        raise OnpipelineGarbledError(
+            resource, str(status), "unexpected answer: an empty body instead of the JSON envelope"
+        )
+    if isinstance(payload, list) and resource in BARE_LIST_RESOURCES:
+        return Envelope({}, _checked_list(resource, status, payload))
     if not isinstance(payload, dict) or ("Header" not in payload and "Data" not in payload):
-        what = "an empty body" if payload is None else "JSON without Header/Data/Error"
+        what = f"{describe_value(payload)} instead of the Header/Data envelope"
         raise OnpipelineResponseError(resource, str(status), f"unexpected answer: {what}")
     header = payload.get("Header")
-    return Envelope(header if isinstance(header, dict) else {}, payload.get("Data"))
+    data = payload.get("Data")
+    if resource in LIST_RESOURCES:
+        data = _checked_list(resource, status, data, "Data" in payload)
+    return Envelope(header if isinstance(header, dict) else {}, data)
+
+
+def _checked_list(resource: str, status: int, data: Any, present: bool = True) -> list[Any]:
+    """``Data`` of a list resource: a list of objects (ProductList: of names too)."""
+    if not isinstance(data, list):
+        what = f"Data is {describe_value(data)}" if present else "no Data"
+        raise OnpipelineResponseError(
+            resource, str(status), f"unexpected answer: {what}, not a list of records"
+        )
+    names_allowed = resource in BARE_LIST_RESOURCES
+    for item in data:
+        if not (isinstance(item, dict) or (names_allowed and isinstance(item, str))):
+            raise OnpipelineResponseError(
+                resource,
+                str(status),
+                f"unexpected answer: Data holds {describe_value(item)}, not records",
+            )
+    return data
+
+
+def describe_value(value: Any) -> str:
+    """``value``'s JSON type in words, for an error line (never the value: it may be big)."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "an empty object" if not value else "an object"
+    if isinstance(value, list):
+        return "a JSON list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
 
 
 def _describe_body(body: bytes, content_type: str) -> str:
@@ -198,10 +299,14 @@ class OnpipelineClient:
 
     ``call`` waits for the request budget (``requests_per_minute``, the vendor's 60 by default;
     0 = no pacing), sends the JSON body, and returns the envelope's ``Data`` (or its
-    ``Header`` for calls that answer without ``Data``, e.g. ``PersonChange``). 429, 5xx and
-    dropped connections are retried with exponential backoff (``Retry-After`` honoured) up to
-    ``max_tries``; for non-idempotent writes pass ``idempotent=False`` and only refusals
-    (429) are retried, since a dropped connection may have been applied.
+    ``Header`` for calls that answer without ``Data``, e.g. ``PersonChange``); ``call_list``
+    returns a list resource's records. 429, 5xx, dropped connections and garbled bodies
+    are tried up to ``max_tries`` times in all, with exponential backoff (``Retry-After``
+    honoured, a wait of ``LONG_WAIT_SECONDS`` or more logged first); for non-idempotent
+    writes pass ``idempotent=False`` and only refusals (429) are retried, since a dropped
+    connection may have been applied. ``timezone_setting`` names the setting that sets
+    ``timezone`` in the warning when the API's clock disagrees; None = the caller converts
+    no local times, so there is nothing to check.
     """
 
     def __init__(
@@ -210,6 +315,7 @@ class OnpipelineClient:
         api_url: str | None = None,
         *,
         timezone: str = "UTC",
+        timezone_setting: str | None = "timezone",
         requests_per_minute: int = REQUESTS_PER_MINUTE,
         budget: RequestBudget | None = None,
         session: requests.Session | None = None,
@@ -221,10 +327,17 @@ class OnpipelineClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not api_token:
-            raise OnpipelineConfigError("api_token is required to call Onpipeline")
+            raise OnpipelineConfigError(
+                "api_token is empty: set it to the Onpipeline account's API token"
+            )
         self.api_url = check_api_url(api_url)
         self.timezone = check_timezone(timezone)
-        self.budget = budget or RequestBudget(requests_per_minute, BUDGET_WINDOW_SECONDS)
+        self.timezone_setting = timezone_setting
+        if budget is None:
+            pacing = _PacingLog(requests_per_minute)
+            budget = RequestBudget(requests_per_minute, BUDGET_WINDOW_SECONDS, sleep=pacing)
+            _PACING[budget] = pacing
+        self.budget = budget
         self.session = session or requests.Session()
         self.timeout = timeout
         self.max_tries = max(1, max_tries)
@@ -238,7 +351,7 @@ class OnpipelineClient:
             "User-Agent": user_agent,
         }
         self._clock_offset: float | None = None  # server clock minus ours, in seconds
-        self._zone_checked = False
+        self._zone_checked = timezone_setting is None
         self.request_count = 0
 
     def call(
@@ -248,6 +361,14 @@ class OnpipelineClient:
         envelope = self.call_envelope(resource, payload, idempotent=idempotent)
         return envelope.header if envelope.data is None else envelope.data
 
+    def call_list(self, resource: str, payload: Mapping[str, Any] | None = None) -> list[Any]:
+        """The records of a list resource (``LIST_RESOURCES``), checked by the envelope rule:
+        a list of objects (ProductList: names too), never a Header passed off as a record."""
+        if resource not in LIST_RESOURCES:
+            raise ValueError(f"{resource} is not a list resource")
+        data: list[Any] = self.call_envelope(resource, payload).data
+        return data
+
     def call_envelope(
         self, resource: str, payload: Mapping[str, Any] | None = None, *, idempotent: bool = True
     ) -> Envelope:
@@ -256,18 +377,39 @@ class OnpipelineClient:
             try:
                 return self._send(resource, body)
             except OnpipelineRetriableError as exc:
-                if attempt == self.max_tries or (
-                    not idempotent and not isinstance(exc, OnpipelineRateLimitError)
-                ):
+                limited = isinstance(exc, OnpipelineRateLimitError)
+                if limited and (exc.retry_after or 0) > MAX_RETRY_AFTER_SECONDS:
+                    raise OnpipelineBudgetSpentError(
+                        resource,
+                        exc.code,
+                        f"{exc.message}: the API asks to wait {exc.retry_after:.0f} s; "
+                        "the request budget is spent, run again after it resets",
+                    ) from None
+                if not idempotent and not limited:
                     raise
+                if attempt == self.max_tries:
+                    raise exc.gave_up(self.max_tries) from None
                 wait = exc.retry_after
                 if wait is None:
                     wait = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-                logger.warning(
-                    "%s; retry %d of %d in %.1f s", exc, attempt, self.max_tries - 1, wait
+                log = logger.warning if wait >= LONG_WAIT_SECONDS else logger.info
+                log(
+                    "Onpipeline %s: %s %s; waiting %.0f s%s before try %d of %d "
+                    "(max_request_tries)",
+                    resource,
+                    exc.code,
+                    exc.message,
+                    wait,
+                    " as Retry-After asks" if exc.retry_after is not None else "",
+                    attempt + 1,
+                    self.max_tries,
                 )
-                if isinstance(exc, OnpipelineRateLimitError):
-                    # Everyone sharing the budget waits, not just us: the next acquire() does.
+                if limited:
+                    # Everyone sharing the budget waits, not just us: the next acquire() does
+                    # (already announced above, so the budget's own wait line stays quiet).
+                    pacing = _PACING.get(self.budget)
+                    if pacing is not None:
+                        pacing.quiet_for(wait)
                     self.budget.hold(wait)
                 else:
                     self._sleep(wait)
@@ -324,11 +466,12 @@ class OnpipelineClient:
         if abs(observed - expected) >= 900:
             logger.warning(
                 "the timezone setting %r (UTC%+.2g h) does not match the API's clock, which "
-                "reads UTC%+.2g h: set timezone to the account's IANA time zone, or every "
+                "reads UTC%+.2g h: set %s to the account's IANA time zone, or every "
                 "datetime will be off by %.2g h",
                 self.timezone,
                 expected / 3600,
                 observed / 3600,
+                self.timezone_setting,
                 abs(observed - expected) / 3600,
             )
 
@@ -345,11 +488,50 @@ class OnpipelineClient:
 
     def custom_fields(self, table: str) -> list[dict[str, str]]:
         """``ListCustomFields`` for ``Persons``, ``Organizations`` or ``Deals``."""
-        data = self.call("ListCustomFields", {"Table": table})
-        return [field for field in (data or []) if isinstance(field, dict)]
+        fields: list[dict[str, str]] = self.call_list("ListCustomFields", {"Table": table})
+        return fields
 
     def close(self) -> None:
         self.session.close()
+
+
+class _PacingLog:
+    """The budget's sleep: a long wait for the per-minute limit says so before it starts.
+
+    At 60 requests a minute the sliding window lets a burst through and then makes the next
+    request wait up to a minute: without a line, a run looks hung. Logged at most once per
+    wait (a 429's hold is logged by the retry loop).
+    """
+
+    def __init__(self, per_minute: int, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.per_minute = per_minute
+        self._sleep = sleep
+        self._quiet_until = 0.0
+        self._lock = threading.Lock()
+
+    def quiet_for(self, seconds: float) -> None:
+        with self._lock:
+            self._quiet_until = max(self._quiet_until, time.monotonic() + seconds)
+
+    def __call__(self, seconds: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            say = seconds >= LONG_WAIT_SECONDS and now >= self._quiet_until
+            if say:
+                self._quiet_until = now + seconds
+        if say:
+            logger.info(
+                "Onpipeline: waiting %.0f s for the request budget (%d requests per minute; "
+                "the vendor's limit is %d)",
+                seconds,
+                self.per_minute,
+                REQUESTS_PER_MINUTE,
+            )
+        self._sleep(seconds)
+
+
+# The pacing log of each budget a client made (shared budgets are passed to other clients).
+_PACING: weakref.WeakKeyDictionary[RequestBudget, _PacingLog] = weakref.WeakKeyDictionary()
 
 
 def _http_date(value: str | None) -> datetime | None:
@@ -496,16 +678,22 @@ def custom_field_columns(
 
 
 __all__ = [
+    "BARE_LIST_RESOURCES",
     "BUDGET_WINDOW_SECONDS",
     "CUSTOM_FIELD_TABLES",
     "DEFAULT_API_URL",
     "LAST_UPDATE_HOURS",
+    "LIST_RESOURCES",
+    "LONG_WAIT_SECONDS",
+    "MAX_RETRY_AFTER_SECONDS",
     "REQUESTS_PER_MINUTE",
     "Envelope",
     "OnpipelineAuthError",
+    "OnpipelineBudgetSpentError",
     "OnpipelineClient",
     "OnpipelineConfigError",
     "OnpipelineError",
+    "OnpipelineGarbledError",
     "OnpipelineRateLimitError",
     "OnpipelineResponseError",
     "OnpipelineRetriableError",
@@ -513,6 +701,7 @@ __all__ = [
     "check_timezone",
     "clean_date",
     "custom_field_columns",
+    "describe_value",
     "parse_envelope",
     "parse_local",
     "snake_case",

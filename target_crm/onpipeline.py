@@ -160,6 +160,9 @@ def _text(value: Any) -> Any:
     return value
 
 
+DEFAULT_TRIES = 6  # tries per request when max_request_tries is not set
+
+
 def _pause(attempt: int) -> None:
     time.sleep(min(0.25 * 2**attempt, 10.0))
 
@@ -196,15 +199,24 @@ class OnpipelineAccount:
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
 
+    @property
+    def max_tries(self) -> int:
+        """Tries per request: the user's ``max_request_tries`` when given."""
+        return max(1, int(self._config.get("max_request_tries") or DEFAULT_TRIES))
+
     def _new_client(self, budget: RequestBudget | None) -> api.OnpipelineClient:
         config = self._config
         return api.OnpipelineClient(
             config.get("api_token") or "",
             config.get("api_url"),
+            # The target sends no account-local datetimes (dates only), and it has no
+            # `timezone` setting a warning could point at: no clock-versus-zone check.
+            timezone_setting=None,
             requests_per_minute=int(config.get("requests_per_minute", api.REQUESTS_PER_MINUTE)),
             budget=budget,
             backoff_base=0.5,
             timeout=float(config.get("request_timeout") or 60),
+            max_tries=self.max_tries,
             backoff_max=30.0,
         )
 
@@ -216,26 +228,40 @@ class OnpipelineAccount:
         return client
 
     def call(self, resource: str, payload: Mapping[str, Any], *, idempotent: bool = True) -> Any:
-        """One call; account-wide failures become :class:`FatalApiError`, the rest stay typed."""
+        """One call; account-wide failures become :class:`FatalApiError`, the rest stay typed.
+
+        An answer that is not the documented envelope is never a success: on a read or an
+        update it ends the load (one line naming the resource and what was wrong); on a
+        create the record may have been added, so it is looked for before any resend.
+        """
         try:
             return self._client().call(resource, payload, idempotent=idempotent)
-        except api.OnpipelineAuthError as exc:
+        except (api.OnpipelineAuthError, api.OnpipelineBudgetSpentError) as exc:
             raise FatalApiError(str(exc)) from None
-        except api.OnpipelineRetriableError as exc:
+        except (api.OnpipelineRetriableError, api.OnpipelineResponseError) as exc:
             if idempotent or isinstance(exc, api.OnpipelineRateLimitError):
-                raise FatalApiError(f"{exc} (after every retry)") from None
+                raise FatalApiError(str(exc)) from None
             timed_out = "Timeout" in exc.message  # the server may still apply it: wait first
             settle = min(2 * self.client.timeout, 120.0) if timed_out else 0.0
             raise OutcomeUnknownError(str(exc), settle) from None
-        except api.OnpipelineResponseError as exc:
+
+    def call_list(self, resource: str, payload: Mapping[str, Any]) -> list[Any]:
+        """A list resource's records, the envelope checked (see :meth:`call`)."""
+        try:
+            return self._client().call_list(resource, payload)
+        except (
+            api.OnpipelineAuthError,
+            api.OnpipelineBudgetSpentError,
+            api.OnpipelineRetriableError,
+            api.OnpipelineResponseError,
+        ) as exc:
             raise FatalApiError(str(exc)) from None
 
     def custom_fields(self, table: str) -> dict[str, str]:
         """Readable column name (as the tap emits it) -> custom-field ID."""
         with self._lock:
             if table not in self._fields:
-                items = self.call("ListCustomFields", {"Table": table}) or []
-                items = [i for i in items if isinstance(i, Mapping)]
+                items = self.call_list("ListCustomFields", {"Table": table})
                 columns = api.custom_field_columns(items)
                 self._fields[table] = {name: fid for fid, name in columns.items()}
             return self._fields[table]
@@ -245,8 +271,7 @@ class OnpipelineAccount:
         with self._lock:
             if self._pipelines is not None:
                 return self._pipelines
-        data = self.call("PipelineList", {}) or []
-        pipelines = [dict(p) for p in data if isinstance(p, Mapping)]
+        pipelines = [dict(p) for p in self.call_list("PipelineList", {})]
         with self._lock:
             self._pipelines = pipelines
         return pipelines
@@ -401,16 +426,14 @@ class Entity(EntityWriter):
 
     def _list(self, payload: Mapping[str, Any]) -> list[dict[str, Any]]:
         try:
-            data = self.account.call(self.spec.list, payload)
+            data = self.account.call_list(self.spec.list, payload)
         except api.OnpipelineError as exc:
             if exc.code == "404":
                 return []
             raise RefusedError(
                 f"Onpipeline {self.spec.list} failed", api_message=exc.message
             ) from None
-        if isinstance(data, Mapping):
-            data = [data]
-        return [dict(item) for item in data or [] if isinstance(item, Mapping)]
+        return [dict(item) for item in data]
 
     def fetch(self, crm_id: str) -> dict[str, Any] | None:
         if self.stream == "notes":
@@ -428,14 +451,29 @@ class Entity(EntityWriter):
 
     def create(self, body: dict[str, Any]) -> Created:
         payload = {k: v for k, v in body.items() if k in self.spec.add_fields}
+        tries = self.account.max_tries
+        sent = 0
 
         def send() -> Any:
+            nonlocal sent
+            sent += 1
             try:
                 return self.account.call(self.spec.add, payload, idempotent=False)
             except api.OnpipelineError as exc:
                 return exc
+            except OutcomeUnknownError as exc:
+                if sent < tries:
+                    raise
+                found = self._find_applied(payload)
+                if found is not None:
+                    return found
+                raise FatalApiError(
+                    f"{exc}: no clear answer after {tries} tries (max_request_tries) and the "
+                    f"record is not in the CRM yet; run again to write it"
+                ) from None
 
-        result = write_once(send, lambda: self._find_applied(payload), attempts=8, pause=_pause)
+        find = lambda: self._find_applied(payload)  # noqa: E731
+        result = write_once(send, find, attempts=tries, pause=_pause)
         if isinstance(result, str):
             return Created(result)
         if isinstance(result, api.OnpipelineError):
@@ -449,7 +487,15 @@ class Entity(EntityWriter):
         data = result if isinstance(result, Mapping) else {}
         new_id = data.get(self.spec.id_field) or data.get("ID")
         if not new_id:
-            raise RefusedError(f"Onpipeline {self.spec.add} answered without {self.spec.id_field}")
+            # A success without the new id: it was probably added, so look before refusing.
+            found = self._find_applied(payload)
+            if found is not None:
+                return Created(found)
+            raise RefusedError(
+                f"Onpipeline {self.spec.add} answered without the new {self.spec.id_field} "
+                f"(Data: {api.describe_value(result)}) and the record cannot be found; check "
+                "the CRM before loading it again"
+            )
         return Created(str(new_id))
 
     def _update_duplicate(self, body: dict[str, Any], error: api.OnpipelineError) -> Created:

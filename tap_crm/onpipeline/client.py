@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pendulum
 from singer_sdk import Stream, metrics
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from crm_api.onpipeline import (
     OnpipelineClient,
-    OnpipelineConfigError,
     OnpipelineError,
     clean_date,
     parse_local,
@@ -67,7 +66,9 @@ class OnpipelineStream(Stream):
     @property
     def client(self) -> OnpipelineClient:
         if self._client is None:
-            raise OnpipelineConfigError("api_token is required to read Onpipeline")
+            # Discovery works without a token; a sync cannot: one line, not a traceback.
+            message = "api_token is empty: set it to the Onpipeline account's API token"
+            raise ConfigValidationError(message, errors=[message])
         return self._client
 
     @property
@@ -132,16 +133,17 @@ class OnpipelineStream(Stream):
                 if second is None or result.start <= second < result.stop:
                     yield record
 
-    def call(self, resource: str, body: Mapping[str, Any] | None = None) -> Any:
-        """``client.call``, with API refusals as the SDK's FatalAPIError: the tap's CLI prints
-        those as one line (resource, code, the API's message, the setting to fix)."""
+    def call_list(self, resource: str, body: Mapping[str, Any] | None = None) -> list[Any]:
+        """``client.call_list`` (the envelope checked: never an odd answer passed off as an
+        empty list), with API refusals as the SDK's FatalAPIError: the tap's CLI prints those
+        as one line (stream, resource, code, what was wrong, the setting to fix)."""
         try:
-            return self.client.call(resource, body or {})
+            return self.client.call_list(resource, body or {})
         except OnpipelineError as exc:
             raise FatalAPIError(f"{self.name}: {exc}") from None
 
     def fetch_window(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return as_records(self.call(self.resource, body))
+        return self.call_list(self.resource, body)
 
     def warn_if_overfull(self, result: windows.WindowResult) -> None:
         if result.overfull:
@@ -187,15 +189,6 @@ def moment(text: str) -> pendulum.DateTime:
     if not isinstance(parsed, pendulum.DateTime):
         raise ValueError(f"{text!r} is not a date-time")
     return parsed.in_tz("UTC")
-
-
-def as_records(data: Any) -> list[dict[str, Any]]:
-    """The ``Data`` of a list call as a list of dicts (a single object becomes one record)."""
-    if data is None:
-        return []
-    if isinstance(data, dict):
-        return [data]
-    return [item for item in data if isinstance(item, dict)]
 
 
 Shaper = Callable[[Any], Any]

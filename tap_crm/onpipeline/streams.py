@@ -40,7 +40,7 @@ from crm_api.onpipeline import (
     parse_local,
 )
 from tap_crm.onpipeline import windows
-from tap_crm.onpipeline.client import OnpipelineStream, as_records
+from tap_crm.onpipeline.client import OnpipelineStream
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
@@ -56,34 +56,36 @@ SETTINGS = [
     ),
     th.Property(
         "onpipeline_window_days",
-        th.IntegerType,
+        th.IntegerType(minimum=1),
         default=365,
         description="Onpipeline: the largest creation-date (or invoice-date) window asked for "
         "in one request, in days. Windows start at one day and grow while answers are small.",
     ),
     th.Property(
         "onpipeline_max_records_per_window",
-        th.IntegerType,
+        th.IntegerType(minimum=2),
         default=2000,
         description="Onpipeline: an answer with this many records or more is split into two "
         "half windows and asked again (the API has no paging). Bounds memory per request.",
     ),
     th.Property(
         "invoice_lookback_days",
-        th.IntegerType,
+        th.IntegerType(minimum=0),
         default=90,
         description="Onpipeline: invoices dated this many days before the last sync are read "
         "again on each run, to catch payments and edits of recent invoices.",
     ),
     th.Property(
         "onpipeline_requests_per_minute",
-        th.IntegerType,
+        th.IntegerType(minimum=0),
         default=REQUESTS_PER_MINUTE,
         description="Onpipeline: requests per minute the tap allows itself (the vendor's "
         "published limit is 60 per account; 0 = no pacing, e.g. against crm-sandbox).",
     ),
 ]
 
+DEFAULT_TRIES = 10  # the defaults of max_request_tries and request_timeout
+DEFAULT_TIMEOUT = 120.0
 LAST_UPDATE_MARGIN_SECONDS = 120  # slack for clock reading and run time inside LastUpdate's reach
 
 
@@ -107,8 +109,8 @@ class ChangeTrackedStream(OnpipelineStream):
             yield from self.read_created(start, stop)
         else:
             since = max(last, start)
-            changed = self.call("LastUpdate", {"Resource": self.resource, "Hours": str(hours)})
-            for record in as_records(changed):
+            changed = self.call_list("LastUpdate", {"Resource": self.resource, "Hours": str(hours)})
+            for record in changed:
                 when = parse_local(record.get("Created"), self.timezone)
                 # Records created since the last sync come from the windows below, once.
                 if when is None or start <= when < since:
@@ -268,7 +270,7 @@ class InvoiceItemsStream(OnpipelineStream):
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
         invoice_id = str((context or {})["invoice_id"])
-        items = as_records(self.call(self.resource, {"ID": invoice_id}))
+        items = self.call_list(self.resource, {"ID": invoice_id})
         for line, item in enumerate(items, start=1):
             yield {**item, "invoice_id": invoice_id, "line": line}
 
@@ -279,7 +281,7 @@ class InvoiceItemsStream(OnpipelineStream):
 
 class ListStream(OnpipelineStream):
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        yield from as_records(self.call(self.resource, {}))
+        yield from self.call_list(self.resource, {})
 
 
 class UsersStream(ListStream):
@@ -308,11 +310,8 @@ class ProductsStream(OnpipelineStream):
     primary_keys = ("Name",)
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        for item in self.call(self.resource, {}) or []:
-            if isinstance(item, dict):
-                yield item
-            elif item is not None:
-                yield {"Name": str(item)}
+        for item in self.call_list(self.resource, {}):
+            yield item if isinstance(item, dict) else {"Name": str(item)}
 
 
 class CustomFieldsStream(OnpipelineStream):
@@ -322,9 +321,7 @@ class CustomFieldsStream(OnpipelineStream):
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
         for table in CUSTOM_FIELD_TABLES:
-            fields = [
-                f for f in self.call(self.resource, {"Table": table}) or [] if isinstance(f, dict)
-            ]
+            fields = self.call_list(self.resource, {"Table": table})
             columns = custom_field_columns(fields, _base_properties(TABLE_STREAMS[table]))
             for field in fields:
                 yield {**field, "Table": table, "column": columns.get(str(field.get("ID")))}
@@ -376,11 +373,15 @@ def make_client(config: Any) -> OnpipelineClient | None:
     """The API client for this config, or None when there is no token (discovery only)."""
     if not config.get("api_token"):
         return None
+    # max_request_tries and request_timeout are the tap's shared settings (declared with
+    # Pipedrive's); every Onpipeline request honours them, discovery's included.
     return OnpipelineClient(
         str(config["api_token"]),
         config.get("api_url"),
         timezone=check_timezone(config.get("timezone")),
         requests_per_minute=int(config.get("onpipeline_requests_per_minute", REQUESTS_PER_MINUTE)),
+        max_tries=int(config.get("max_request_tries") or DEFAULT_TRIES),
+        timeout=float(config.get("request_timeout") or DEFAULT_TIMEOUT),
     )
 
 

@@ -87,7 +87,7 @@ def test_429_and_5xx_are_retriable() -> None:
     [
         (b"<html><body>Maintenance</body></html>", "text/html", "an HTML page"),
         (b"", "application/json", "an empty body"),
-        (b'{"Other": 1}', "application/json", "JSON without Header/Data/Error"),
+        (b'{"Other": 1}', "application/json", "an object instead of the Header/Data envelope"),
     ],
 )
 def test_unexpected_answers_are_reported_not_tracebacks(
