@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MELTANO_VENV = ROOT / ".venv-meltano"
 MELTANO_SPEC = "meltano~=4.4.1"
 SYS_DIR = ROOT / ".meltano"
-PLUGIN_DIRS = ("extractors", "loaders", "mappers", "utilities")
+PLUGIN_DIRS = ("extractors", "loaders", "mappers", "transformers", "utilities")
 RUN_TIMEOUT = 600
 
 

@@ -1,0 +1,23 @@
+select
+    {{ crm_row_origin('onpipeline') }},
+    {{ crm_key('onpipeline', '"EventID"') }} as activity_key,
+    {{ crm_text('"EventID"') }} as activity_id,
+    nullif("Name", '') as subject,
+    nullif("Type", '') as type,
+    coalesce("EventCompleted", 0) = 1 as is_done,
+    {{ crm_timestamp('"Start"') }} as starts_at,
+    {{ crm_timestamp('"End"') }} as ends_at,
+    nullif("Location", '') as location,
+    cast(null as {{ dbt.type_string() }}) as note,
+    {{ crm_key('onpipeline', 'nullif("OwnerID", \'\')') }} as owner_user_key,
+    nullif({{ crm_text('"OwnerID"') }}, '') as owner_user_id,
+    {{ crm_key('onpipeline', 'nullif("LinkedDeal", \'\')') }} as deal_key,
+    nullif({{ crm_text('"LinkedDeal"') }}, '') as deal_id,
+    {{ crm_key('onpipeline', 'nullif("LinkedPerson", \'\')') }} as person_key,
+    nullif({{ crm_text('"LinkedPerson"') }}, '') as person_id,
+    {{ crm_key('onpipeline', 'nullif("LinkedOrg", \'\')') }} as organization_key,
+    nullif({{ crm_text('"LinkedOrg"') }}, '') as organization_id,
+    false as is_deleted,
+    {{ crm_timestamp('"Created"') }} as created_at,
+    {{ crm_timestamp('"LastUpdate"') }} as updated_at
+from {{ source('onpipeline', 'events') }}
