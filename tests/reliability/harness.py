@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,15 +179,17 @@ def start(
 ) -> subprocess.Popen[str]:
     """Start a command that a test will kill or signal; read it back with ``collect``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        list(command),
-        stdin=stdin_file.open() if stdin_file else subprocess.DEVNULL,
-        stdout=(workdir / "stdout.txt").open("w"),
-        stderr=(workdir / "stderr.txt").open("w"),
-        text=True,
-        cwd=workdir,
-        env=_environment(),
-    )
+    with ExitStack() as files:  # the child has its own copies; closing ours avoids leaks
+        stdin = files.enter_context(stdin_file.open()) if stdin_file else subprocess.DEVNULL
+        return subprocess.Popen(
+            list(command),
+            stdin=stdin,
+            stdout=files.enter_context((workdir / "stdout.txt").open("w")),
+            stderr=files.enter_context((workdir / "stderr.txt").open("w")),
+            text=True,
+            cwd=workdir,
+            env=_environment(),
+        )
 
 
 def stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 60) -> int:
@@ -261,3 +264,45 @@ def _holds_secrets_by_design(path: Path) -> bool:
 
 def totals() -> dict[str, int]:
     return dict(_TOTALS)
+
+
+# --- appended for the suite's figures (closing note of issue 10) and shared helpers ----------
+
+
+def tally(name: str, amount: int = 1) -> None:
+    """Add to one of the suite's figures (faults injected, kills, bad inputs ...)."""
+    _TOTALS[name] = _TOTALS.get(name, 0) + amount
+
+
+def tally_sandbox(sb: Any, minus: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Add what the sandbox injected since its counters were last reset to the figures
+    (5xx faults, dropped connections, 429s, odd bodies), less ``minus`` (what a test's own
+    helper client met rather than the commands); returns the amounts added."""
+    counters = sb.counters()
+    events, statuses = counters["events"], counters["statuses"]
+    injected = {
+        "faults_5xx": events.get("faults", 0),
+        "drops": events.get("drops", 0),
+        "responses_429": statuses.get("429", 0),
+        "odd_bodies": events.get("odd_bodies", 0),
+    }
+    for name in injected:
+        injected[name] -= (minus or {}).get(name, 0)
+    for name, amount in injected.items():
+        tally(name, amount)
+    return injected
+
+
+def stream_keys(config: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Each stream of the provider's discovered catalog and its key properties."""
+    from tap_crm.tap import TapCRM
+
+    catalog = TapCRM(config=dict(config)).catalog_dict
+    return {e["tap_stream_id"]: tuple(e.get("key_properties") or ()) for e in catalog["streams"]}
+
+
+def keys_of(run: Run, stream: str, key: Sequence[str]) -> list[Any]:
+    """The key of every record of ``stream`` (a tuple when the key has several properties)."""
+    if len(key) == 1:
+        return [r.get(key[0]) for r in run.records.get(stream, [])]
+    return [tuple(r.get(k) for k in key) for r in run.records.get(stream, [])]
