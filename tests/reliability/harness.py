@@ -306,3 +306,19 @@ def keys_of(run: Run, stream: str, key: Sequence[str]) -> list[Any]:
     if len(key) == 1:
         return [r.get(key[0]) for r in run.records.get(stream, [])]
     return [tuple(r.get(k) for k in key) for r in run.records.get(stream, [])]
+
+
+def kill_after_lines(
+    process: subprocess.Popen[str], workdir: Path, lines: int, sig: int = signal.SIGKILL
+) -> bool:
+    """Send ``sig`` once the ``start``-ed process has written ``lines`` lines to stdout (a
+    seeded point of the run); False if it ended on its own first."""
+    out = workdir / "stdout.txt"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if out.exists() and out.read_bytes().count(b"\n") >= lines:
+            process.send_signal(sig)
+            process.wait(timeout=60)
+            return True
+        time.sleep(0.005)
+    return False
