@@ -76,7 +76,8 @@ class OnpipelineError(Exception):
 
     def gave_up(self, tries: int) -> OnpipelineError:
         """This error, its line saying that every try was spent (and which setting sets it)."""
-        self.args = (f"{self.args[0]} (gave up after {tries} tries; see max_request_tries)",)
+        tried = "1 try" if tries == 1 else f"{tries} tries"
+        self.args = (f"{self.args[0]} (gave up after {tried}; see max_request_tries)",)
         return self
 
 

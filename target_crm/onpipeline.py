@@ -490,6 +490,15 @@ class Entity(EntityWriter):
             # A success without the new id: it was probably added, so look before refusing.
             found = self._find_applied(payload)
             if found is not None:
+                logger.warning(
+                    "%s: Onpipeline %s answered without the new %s (Data: %s); found the "
+                    "record it added: %s",
+                    self.stream,
+                    self.spec.add,
+                    self.spec.id_field,
+                    api.describe_value(result),
+                    found,
+                )
                 return Created(found)
             raise RefusedError(
                 f"Onpipeline {self.spec.add} answered without the new {self.spec.id_field} "

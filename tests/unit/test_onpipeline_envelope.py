@@ -177,7 +177,7 @@ def test_an_unreachable_host_is_tried_max_tries_times(tries: int) -> None:
         client.call("UsersList")
     assert len(session.sent) == tries
     assert len(sleeps) == tries - 1
-    assert f"gave up after {tries} tries" in str(caught.value)
+    assert f"gave up after {tries} tr{'y' if tries == 1 else 'ies'}" in str(caught.value)
 
 
 def test_the_request_timeout_is_the_one_given() -> None:

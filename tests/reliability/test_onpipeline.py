@@ -1,0 +1,287 @@
+"""Onpipeline through the real ``tap-crm`` and ``target-crm`` on the edges of issue 10:
+odd 200 bodies (defect 3), bad settings (defect 7), retries that honour the user's settings
+(defect 8) and the target's clock warning (defect 9a).
+
+A body that is not the documented Header/Data envelope is an error: one line naming the
+resource and what was wrong, a non-zero exit, and no STATE past what was emitted, so the next
+run (from the last state, odd bodies off) still emits every record.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crm_sandbox.testing import SandboxHandle
+from tests.reliability.harness import (
+    TRACEBACK,
+    Run,
+    catalog_for,
+    op_config,
+    run,
+    tap_command,
+    target_command,
+)
+
+KEYS = {
+    "persons": "PersonID",
+    "organizations": "OrgID",
+    "deals": "DealID",
+    "events": "EventID",
+    "notes": "NoteID",
+    "invoices": "ID",
+    "users": "ID",
+    "teams": "ID",
+    "pipelines": "PipelineID",
+    "products": "Name",
+    "custom_fields": "ID",
+}
+SYNCED_AT = "server_time_of_last_sync"
+
+
+def tap_config(sb: SandboxHandle, **extra: Any) -> dict[str, Any]:
+    # Two tries: a garbled body is retried once (2 s), then the run must end.
+    return op_config(
+        sb,
+        onpipeline_requests_per_minute=0,
+        timezone="Europe/Rome",
+        max_request_tries=2,
+        **extra,
+    )
+
+
+def ids(done: Run, stream: str) -> list[str]:
+    if stream == "invoice_items":
+        return [f"{r['invoice_id']}:{r['line']}" for r in done.records.get(stream, [])]
+    return [str(r[KEYS[stream]]) for r in done.records.get(stream, [])]
+
+
+def sandbox_ids(sb: SandboxHandle, stream: str) -> list[str]:
+    listed = sb.control("GET", f"/onpipeline/ids/{stream}")["ids"]
+    if stream == "custom_fields":  # the control API names them "<Table>:<ID>" or by ID
+        listed = [str(i).rsplit(":", 1)[-1] for i in listed]
+    return sorted(map(str, listed))
+
+
+def bookmarked(done: Run, stream: str) -> bool:
+    """Whether any STATE of the run claims a complete sync of ``stream``."""
+    for state in done.states:
+        bookmark = (state.get("bookmarks") or {}).get(stream) or {}
+        if SYNCED_AT in bookmark or bookmark.get("replication_key_value"):
+            return True
+    return False
+
+
+# -- defect 3: the tap ----------------------------------------------------------------------
+
+ODD_KINDS = ["list", "data_string", "empty_object", "html", "empty", "truncated", "data_object"]
+
+
+@pytest.mark.parametrize("kind", ODD_KINDS)
+def test_an_odd_body_ends_the_sync_and_the_next_run_still_emits_every_person(
+    rsb: SandboxHandle, tmp_path: Path, kind: str
+) -> None:
+    config = tap_config(rsb)
+    catalog = catalog_for(config, ["persons"])
+    rsb.configure(odd_body=kind, odd_body_rate=1.0, odd_body_path="/PersonList")
+    first = run(tap_command(tmp_path / "odd", config, catalog=catalog), tmp_path / "odd")
+    assert first.returncode != 0, first.stderr[-2000:]
+    first.assert_one_clear_line("persons", "Onpipeline PersonList failed", "unexpected answer")
+    assert not first.records.get("persons")
+    assert not bookmarked(first, "persons"), first.states
+
+    rsb.configure(odd_body="")
+    second = run(
+        tap_command(tmp_path / "next", config, catalog=catalog, state=first.last_state),
+        tmp_path / "next",
+    )
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert sorted(ids(second, "persons")) == sandbox_ids(rsb, "persons")
+
+
+# Every list resource the tap reads, and a stream that reads it (the envelope check is one).
+LIST_PATHS = [
+    ("/OrgList", ["organizations"], "organizations"),
+    ("/DealsList", ["deals"], "deals"),
+    ("/EventList", ["events"], "events"),
+    ("/NotesList", ["notes"], "notes"),
+    ("/InvoiceList", ["invoices"], "invoices"),
+    ("/InvoiceItems", ["invoices", "invoice_items"], "invoice_items"),
+    ("/UsersList", ["users"], "users"),
+    ("/TeamsList", ["teams"], "teams"),
+    ("/PipelineList", ["pipelines"], "pipelines"),
+    ("/ProductList", ["products"], "products"),
+    ("/ListCustomFields", ["custom_fields"], "custom_fields"),
+]
+
+
+@pytest.mark.parametrize(("path", "streams", "stream"), LIST_PATHS, ids=[p[0] for p in LIST_PATHS])
+def test_every_list_resource_refuses_data_that_is_not_a_list(
+    rsb: SandboxHandle, tmp_path: Path, path: str, streams: list[str], stream: str
+) -> None:
+    config = tap_config(rsb)
+    catalog = catalog_for(config, streams)
+    rsb.configure(odd_body="data_string", odd_body_rate=1.0, odd_body_path=path)
+    first = run(tap_command(tmp_path / "odd", config, catalog=catalog), tmp_path / "odd")
+    assert first.returncode != 0, first.stderr[-2000:]
+    first.assert_one_clear_line(f"Onpipeline {path[1:]} failed", "Data is a string")
+    assert not bookmarked(first, stream), first.states
+
+    rsb.configure(odd_body="")
+    second = run(
+        tap_command(tmp_path / "next", config, catalog=catalog, state=first.last_state),
+        tmp_path / "next",
+    )
+    assert second.returncode == 0, second.stderr[-2000:]
+    if stream in ("notes", "deals", "products"):  # control ids list deleted ones / no ids
+        assert ids(second, stream)
+    else:
+        assert sorted(ids(second, stream)) == sandbox_ids(rsb, stream)
+
+
+def test_an_odd_last_update_answer_keeps_the_bookmark_and_the_change_arrives_next_run(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    config = tap_config(rsb)
+    catalog = catalog_for(config, ["persons"])
+    full = run(tap_command(tmp_path / "full", config, catalog=catalog), tmp_path / "full")
+    assert full.returncode == 0, full.stderr[-2000:]
+    (old,) = [s for s in full.states if bookmarked_state(s)][-1:]
+    changed = rsb.control("POST", "/onpipeline/touch", {"entity": "persons", "count": 2})
+    rsb.advance_clock(60)
+    rsb.configure(odd_body="list", odd_body_rate=1.0, odd_body_path="/LastUpdate")
+    odd = run(tap_command(tmp_path / "odd", config, catalog=catalog, state=old), tmp_path / "odd")
+    assert odd.returncode != 0
+    odd.assert_one_clear_line("Onpipeline LastUpdate failed", "a JSON list")
+    assert not [s for s in odd.states if s != old and bookmarked_state(s)], odd.states
+
+    rsb.configure(odd_body="")
+    again = run(
+        tap_command(tmp_path / "again", config, catalog=catalog, state=odd.last_state or old),
+        tmp_path / "again",
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    touched = {str(i) for i in changed["touched"]}
+    assert touched
+    assert touched <= set(ids(again, "persons"))
+
+
+def bookmarked_state(state: dict[str, Any]) -> bool:
+    return SYNCED_AT in ((state.get("bookmarks") or {}).get("persons") or {})
+
+
+# -- defect 3: the target -------------------------------------------------------------------
+
+
+def singer_lines(stream: str, records: list[dict[str, Any]], key: str) -> str:
+    schema = {"type": "object", "properties": {name: {} for r in records for name in r}}
+    lines: list[dict[str, Any]] = [
+        {"type": "SCHEMA", "stream": stream, "schema": schema, "key_properties": [key]},
+        *({"type": "RECORD", "stream": stream, "record": r} for r in records),
+        {"type": "STATE", "value": {"bookmarks": {stream: {"last": records[-1][key]}}}},
+    ]
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def target_config(sb: SandboxHandle, **extra: Any) -> dict[str, Any]:
+    return op_config(sb, requests_per_minute=0, max_request_tries=2, **extra)
+
+
+def target_states(done: Run) -> list[dict[str, Any]]:
+    """The STATE values a target printed (one JSON object a line)."""
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def crm_persons(sb: SandboxHandle, last_name: str) -> list[dict[str, Any]]:
+    found = []
+    for person_id in sb.control("GET", "/onpipeline/ids/persons")["ids"]:
+        record = sb.control("GET", f"/onpipeline/records/persons/{person_id}")["record"]
+        if record.get("LastName") == last_name:
+            found.append(record)
+    return found
+
+
+def new_people(last_name: str, count: int = 3) -> list[dict[str, Any]]:
+    return [
+        {"key": f"k{i}", "FirstName": f"Ann{i}", "LastName": last_name, "email": f"a{i}@x.test"}
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["list", "empty_object", "html", "empty"])
+def test_an_odd_answer_to_a_create_that_never_reached_the_api_ends_the_load_unacknowledged(
+    rsb: SandboxHandle, tmp_path: Path, kind: str
+) -> None:
+    people = new_people(f"Odd{kind}")
+    text = singer_lines("persons", people, "key")
+    rsb.configure(odd_body=kind, odd_body_rate=1.0, odd_body_path="/PersonAdd")
+    odd = run(target_command(tmp_path / "odd", target_config(rsb)), tmp_path / "odd", stdin=text)
+    assert odd.returncode != 0
+    odd.assert_one_clear_line("Onpipeline PersonAdd failed", "unexpected answer", "run again")
+    assert target_states(odd) == []  # nothing was written: no STATE may say otherwise
+    assert crm_persons(rsb, f"Odd{kind}") == []
+
+    rsb.configure(odd_body="")
+    again = run(
+        target_command(tmp_path / "again", target_config(rsb)), tmp_path / "again", stdin=text
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(p["FirstName"] for p in crm_persons(rsb, f"Odd{kind}")) == [
+        "Ann0",
+        "Ann1",
+        "Ann2",
+    ]
+    assert target_states(again)[-1] == {"bookmarks": {"persons": {"last": "k2"}}}
+
+
+@pytest.mark.parametrize("kind", ["truncated", "data_string", "data_object"])
+def test_an_odd_answer_to_a_create_that_was_applied_finds_the_record_it_added(
+    rsb: SandboxHandle, tmp_path: Path, kind: str
+) -> None:
+    text = singer_lines("persons", new_people(f"Odd{kind}"), "key")
+    rsb.configure(odd_body=kind, odd_body_rate=1.0, odd_body_path="/PersonAdd")
+    done = run(target_command(tmp_path / "t", target_config(rsb)), tmp_path / "t", stdin=text)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert TRACEBACK not in done.stderr
+    # each added once, though no answer carried its id: the target looked before resending
+    assert sorted(p["FirstName"] for p in crm_persons(rsb, f"Odd{kind}")) == [
+        "Ann0",
+        "Ann1",
+        "Ann2",
+    ]
+    assert target_states(done)[-1] == {"bookmarks": {"persons": {"last": "k2"}}}
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [("list", "/PersonList"), ("data_string", "/PersonList"), ("html", "/PersonList"),
+     ("list", "/PersonChange"), ("empty_object", "/PersonChange")],
+)  # fmt: skip
+def test_an_odd_answer_to_a_lookup_or_an_update_is_one_line_never_a_success(
+    rsb: SandboxHandle, tmp_path: Path, kind: str, path: str
+) -> None:
+    person_id = next(
+        str(i)
+        for i in rsb.control("GET", "/onpipeline/ids/persons")["ids"]
+        if rsb.control("GET", f"/onpipeline/records/persons/{i}")["record"].get("Email")
+    )
+    person = rsb.control("GET", f"/onpipeline/records/persons/{person_id}")["record"]
+    if path == "/PersonList":  # matched by email: the target must look it up first
+        record = {"key": "m1", "email": person["Email"][0]["Address"]}
+    else:  # by the CRM's own id: straight to PersonChange
+        record = {"key": "m1", "PersonID": person_id}
+    text = singer_lines("persons", [{**record, "LastName": f"Odd{kind}"}], "key")
+    config = target_config(rsb, match_keys={"persons": "email"})
+    rsb.configure(odd_body=kind, odd_body_rate=1.0, odd_body_path=path)
+    odd = run(target_command(tmp_path / "odd", config), tmp_path / "odd", stdin=text)
+    assert odd.returncode != 0
+    odd.assert_one_clear_line(f"Onpipeline {path[1:]} failed", "unexpected answer")
+    assert target_states(odd) == []
+
+    rsb.configure(odd_body="")
+    again = run(target_command(tmp_path / "again", config), tmp_path / "again", stdin=text)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [p["PersonID"] for p in crm_persons(rsb, f"Odd{kind}")] == [person_id]
