@@ -86,6 +86,11 @@ class EntityWriter(abc.ABC):
     def update(self, crm_id: str, body: dict[str, Any]) -> str | None:
         """``"updated"`` or ``"unchanged"``; None when the record does not exist."""
 
+    def find_applied(self, body: dict[str, Any]) -> str | None:
+        """The CRM id of a record equal to ``body`` written lately (a create whose answer was
+        lost, or that a killed run left in flight), or None: not found, or cannot tell."""
+        return None
+
     def would_update(self, crm_id: str, body: dict[str, Any]) -> str | None:
         """Dry run: what :meth:`update` would answer, without writing."""
         from target_crm.values import same

@@ -30,6 +30,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from crm_api.pipedrive import PipedriveError
+
 logger = logging.getLogger("target-crm.http")
 
 
@@ -38,7 +40,15 @@ class ApiError(Exception):
 
 
 class FatalApiError(ApiError):
-    """The API refuses the whole load (auth, permission, budget), or keeps failing."""
+    """The API refuses the whole load (auth, permission, budget), or keeps failing.
+
+    ``maybe_applied``: the failing request was a create that may have been applied (no
+    answer, or 5xx, on every attempt); otherwise it surely was not.
+    """
+
+    def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 class OutcomeUnknownError(ApiError):
@@ -54,6 +64,12 @@ class OutcomeUnknownError(ApiError):
 
 
 RETRY_AFTER_CEILING = 300.0  # a 429 asking for longer is a spent daily budget: stop, don't wait
+
+
+def settle_seconds(timeout: float) -> float:
+    """How long a create that got no answer may still be applied by the server: our client
+    gives up after ``timeout``; twice that (at most 2 min) leaves the server time to finish."""
+    return min(2 * timeout, 120.0)
 
 
 @dataclass
@@ -115,12 +131,16 @@ class Transport:
                     timeout=self.timeout,
                     allow_redirects=False,
                 )
+            except PipedriveError as exc:
+                # The session's own verdicts: the daily budget is spent (this thread's 429 or
+                # another's), or OAuth refused the refresh token. Both end the load.
+                raise FatalApiError(str(exc)) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if not replay_safe:
                     timed_out = isinstance(exc, requests.Timeout)
                     raise OutcomeUnknownError(
                         f"{where}: no answer ({type(exc).__name__})",
-                        min(2 * self.timeout, 120.0) if timed_out else 0.0,
+                        settle_seconds(self.timeout) if timed_out else 0.0,
                     ) from None
                 if attempt >= self.max_retries:
                     raise FatalApiError(
@@ -195,4 +215,4 @@ def write_once(
             if found is not None:
                 return found
             pause(attempt)
-    raise FatalApiError(f"a create kept failing after {attempts} attempts")
+    raise FatalApiError(f"a create kept failing after {attempts} attempts", maybe_applied=True)

@@ -11,6 +11,12 @@ target stores ``(stream, source key) -> CRM id`` here, so that
 
 SQLite, one file the user names (``id_map_path``); without a path the map lives in memory
 for one run. One connection guarded by a lock: sinks drain in parallel threads.
+
+A create is marked *pending* (committed) before it is sent and the mark is replaced by the
+CRM id when the answer comes. A run killed with creates in flight leaves their marks: the API
+may apply those creates after the run died, so the next run looks for them in the CRM (once
+they have had time to land) before creating again. Without the mark they would be created
+twice.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,13 @@ CREATE TABLE IF NOT EXISTS ids (
     stream TEXT NOT NULL,
     source_key TEXT NOT NULL,
     crm_id TEXT NOT NULL,
+    PRIMARY KEY (provider, stream, source_key)
+);
+CREATE TABLE IF NOT EXISTS pending (
+    provider TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    sent_at REAL NOT NULL,
     PRIMARY KEY (provider, stream, source_key)
 )
 """
@@ -57,7 +71,7 @@ class IdMap:
             self._db = sqlite3.connect(path or ":memory:", check_same_thread=False)
         if not (path and dry_run and Path(path).exists()):
             with self._db:
-                self._db.execute(_SCHEMA)
+                self._db.executescript(_SCHEMA)
 
     def get(self, stream: str, source_key: str) -> str | None:
         with self._lock:
@@ -80,6 +94,57 @@ class IdMap:
                     "VALUES (?, ?, ?, ?)",
                     (self.provider, stream, source_key, crm_id),
                 )
+                self._db.execute(
+                    "DELETE FROM pending WHERE provider=? AND stream=? AND source_key=?",
+                    (self.provider, stream, source_key),
+                )
+
+    # --- creates in flight ---------------------------------------------------------------
+
+    def mark_pending(self, stream: str, key: str) -> None:
+        """A create for ``key`` is about to be sent (committed before it leaves)."""
+        with self._lock:
+            if self._overlay is not None:
+                return  # a dry run sends nothing
+            with self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO pending (provider, stream, source_key, sent_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (self.provider, stream, key, time.time()),
+                )
+
+    def drop_pending(self, stream: str, key: str) -> None:
+        """The create for ``key`` was answered (refused, or its id stored elsewhere)."""
+        with self._lock:
+            if self._overlay is not None:
+                return
+            with self._db:
+                self._db.execute(
+                    "DELETE FROM pending WHERE provider=? AND stream=? AND source_key=?",
+                    (self.provider, stream, key),
+                )
+
+    def pending_since(self, stream: str, key: str) -> float | None:
+        """When an unanswered create for ``key`` was sent (by this or an earlier run)."""
+        return self._pending_time(
+            "SELECT sent_at FROM pending WHERE provider=? AND stream=? AND source_key=?",
+            (self.provider, stream, key),
+        )
+
+    def latest_pending(self, stream: str) -> float | None:
+        """When the newest unanswered create of ``stream`` was sent."""
+        return self._pending_time(
+            "SELECT MAX(sent_at) FROM pending WHERE provider=? AND stream=?",
+            (self.provider, stream),
+        )
+
+    def _pending_time(self, query: str, args: tuple[str, ...]) -> float | None:
+        with self._lock:
+            try:
+                row = self._db.execute(query, args).fetchone()
+            except sqlite3.OperationalError:  # a map from before pending marks, read-only
+                return None
+        return float(row[0]) if row and row[0] is not None else None
 
     def forget(self, stream: str, source_key: str) -> None:
         """Drop an entry whose CRM record no longer exists (deleted in the CRM)."""

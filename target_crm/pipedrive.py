@@ -597,10 +597,10 @@ class EntityV2(EntityWriter):
         return self.account.iter_list(self.spec.path)
 
     def create(self, body: dict[str, Any]) -> Created:
-        new_id = self.account.create(self.spec.path, body, lambda: self._find_applied(body))
+        new_id = self.account.create(self.spec.path, body, lambda: self.find_applied(body))
         return Created(new_id)
 
-    def _find_applied(self, body: Mapping[str, Any]) -> str | None:
+    def find_applied(self, body: Mapping[str, Any]) -> str | None:
         """After a lost answer: the newest records, one equal to what we sent is ours."""
         params = {"sort_by": "update_time", "sort_direction": "desc", "limit": 100}
         page = self.account.get_json(self.spec.path, params) or {}
@@ -703,9 +703,9 @@ class Notes(EntityWriter):
             start = int(more.get("next_start") or start + 500)
 
     def create(self, body: dict[str, Any]) -> Created:
-        return Created(self.account.create(self.path, body, lambda: self._find_applied(body)))
+        return Created(self.account.create(self.path, body, lambda: self.find_applied(body)))
 
-    def _find_applied(self, body: Mapping[str, Any]) -> str | None:
+    def find_applied(self, body: Mapping[str, Any]) -> str | None:
         params: dict[str, Any] = {"sort": "id DESC", "limit": 100}
         for link in ("deal_id", "person_id", "org_id"):
             if body.get(link) is not None:

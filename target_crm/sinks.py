@@ -13,8 +13,10 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time as clock
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,7 @@ from target_crm.entities import (
     TargetSetupError,
     WaitError,
 )
+from target_crm.http import FatalApiError
 from target_crm.idmap import IdMap, WaitingRoom
 from target_crm.report import Report
 from target_crm.values import plain
@@ -117,10 +120,16 @@ class Run:
     dry_run: bool = False
     record_ids: str = "crm"
     match_keys: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    settle_seconds: float = 120.0  # how long a create left in flight may still land
+    grace_seconds: float = 10.0  # how long a signal lets the writes in flight finish
     settling: set[tuple[str, str]] = field(default_factory=set)  # waiting records in flight
+    # Set on a signal or a failure that ends the load: no record starts being written after.
+    stopping: threading.Event = field(default_factory=threading.Event)
+    abandoned: bool = False  # writes were still in flight when the run stopped waiting
     _indexes: dict[str, MatchIndex] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _dry_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _said_wait: float = 0.0
 
     def index(self, stream: str, writer: EntityWriter) -> MatchIndex | None:
         fields = self.match_keys.get(stream)
@@ -141,6 +150,19 @@ class Run:
     def dry_run_id(self) -> str:
         with self._lock:
             return f"dry-run-{next(self._dry_ids)}"
+
+    def until_landed(self, sent_at: float | None) -> None:
+        """Wait until a create sent at ``sent_at`` (by a run that died) had time to land."""
+        if sent_at is None:
+            return
+        deadline = sent_at + self.settle_seconds
+        left = deadline - clock.time()
+        if left > 0:
+            with self._lock:
+                said, self._said_wait = self._said_wait, max(self._said_wait, deadline)
+            if deadline > said:
+                logger.info("waiting %.0f s for creates a stopped run left in flight to land", left)
+            self.stopping.wait(left)
 
 
 class CRMSink(BatchSink):
@@ -185,13 +207,31 @@ class CRMSink(BatchSink):
             self.run.executor.submit(self._write_group, group, final) for group in groups.values()
         ]
         failure: BaseException | None = None
-        for future in futures:
-            try:
-                future.result()
-            except BaseException as exc:
-                failure = failure or exc
+        try:
+            for future in futures:
+                if future.cancelled():
+                    continue
+                try:
+                    future.result()
+                except Exception as exc:  # the load cannot go on (auth, budget ...)
+                    failure = failure or exc
+                    self._stop(futures, wait=False)
+        except BaseException:
+            # A signal (SIGTERM, SIGINT) while waiting: start nothing more, let the writes in
+            # flight finish for a while (their ids reach the id map), then give up on them.
+            self._stop(futures, wait=True)
+            raise
         if failure is not None:
             raise failure
+
+    def _stop(self, futures: list[Future[None]], *, wait: bool) -> None:
+        run = self.run
+        run.stopping.set()
+        for future in futures:
+            future.cancel()  # those not started yet
+        if wait:
+            _, running = wait_for(futures, timeout=run.grace_seconds)
+            run.abandoned = run.abandoned or bool(running)
 
     def write_waiting(self) -> None:
         """At the end of the input: the records that waited for their references.
@@ -237,6 +277,8 @@ class CRMSink(BatchSink):
 
     def _write_group(self, records: list[dict[str, Any]], final: str) -> None:
         for record in records:
+            if self.run.stopping.is_set():
+                return  # the run is ending: not written, and no STATE will claim it was
             self._write_one(record, final)
 
     def _write_one(self, record: dict[str, Any], final: str) -> None:
@@ -330,9 +372,17 @@ class CRMSink(BatchSink):
                     source_key,
                 )
                 run.idmap.forget(self.stream_name, source_key)
+            found_id = self._left_in_flight(source_key, body)
+            if found_id is not None:
+                outcome = self._update(found_id, body)
+                if outcome is not None:
+                    self._remember(source_key, found_id)
+                    return outcome
         if self.match is not None:
             keys = self.match.keys_of(body)
             if keys:
+                # creates a stopped run left in flight must land before the CRM is listed
+                run.until_landed(run.idmap.latest_pending(self.stream_name))
                 self.match.load(writer.list_all, lambda item: str(item[writer.id_field]))
                 with self.match.locked(keys):
                     found = self.match.lookup(keys)
@@ -351,6 +401,23 @@ class CRMSink(BatchSink):
                             return outcome
                     return self._create(body, source_key, keys)
         return self._create(body, source_key, [])
+
+    def _left_in_flight(self, source_key: str, body: dict[str, Any]) -> str | None:
+        """The CRM id of this record when an earlier run sent its create and died before the
+        answer (the create is pending in the id map), so that it is not created twice."""
+        run = self.run
+        sent_at = run.idmap.pending_since(self.stream_name, source_key)
+        if sent_at is None or run.dry_run:
+            return None
+        run.until_landed(sent_at)
+        found = self.writer.find_applied(_without_nulls(body))
+        if found is not None:
+            logger.info(
+                "%s: %s was created by a run that stopped before its answer came; updating it",
+                self.stream_name,
+                source_key,
+            )
+        return found
 
     def _update(self, crm_id: str, body: dict[str, Any]) -> str | None:
         """Update (or in a dry run: check) ``crm_id``; None when it does not exist."""
@@ -384,8 +451,21 @@ class CRMSink(BatchSink):
         if run.dry_run:
             crm_id, outcome = run.dry_run_id(), "created"
         else:
-            created = self.writer.create(body)
+            # Marked before it is sent: if this run dies with the create in flight, the next
+            # one looks for it in the CRM instead of creating it again.
+            pending = source_key or (f"\0match {'+'.join(keys[0])}" if keys else None)
+            if pending is not None:
+                run.idmap.mark_pending(self.stream_name, pending)
+            try:
+                created = self.writer.create(body)
+            except (RefusedError, FatalApiError) as exc:
+                surely_not = isinstance(exc, RefusedError) or not exc.maybe_applied
+                if pending is not None and surely_not:  # the API said no: nothing was created
+                    run.idmap.drop_pending(self.stream_name, pending)
+                raise
             crm_id, outcome = created.crm_id, created.outcome
+            if pending is not None and pending != source_key:
+                run.idmap.drop_pending(self.stream_name, pending)
         self._remember(source_key, crm_id)
         if self.match is not None and keys:
             self.match.add(keys, crm_id)

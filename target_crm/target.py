@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
+from types import FrameType
 from typing import Any
 
 from singer_sdk import Sink, Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
+from crm_api.cli import config_file_problem
 from crm_api.onpipeline import OnpipelineConfigError
 from crm_api.pipedrive import PipedriveError
 from target_crm import onpipeline, pipedrive
 from target_crm.entities import TargetSetupError
-from target_crm.http import FatalApiError
+from target_crm.http import FatalApiError, settle_seconds
 from target_crm.idmap import IdMap, WaitingRoom
 from target_crm.report import Report
 from target_crm.sinks import CRMSink, Run, check_match_keys
@@ -25,6 +29,25 @@ PROVIDERS = {"pipedrive": pipedrive, "onpipeline": onpipeline}
 
 class LoadFailedError(Exception):
     """The run ended, but not well enough (too many rejected records)."""
+
+
+class InterruptedByError(BaseException):
+    """SIGTERM or SIGINT arrived: raised in the main thread wherever it was (a BaseException,
+    so that no ``except Exception`` on the way takes it for a record's failure)."""
+
+    def __init__(self, signum: int, target: TargetCRM) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.target = target
+
+
+class StoppedError(Exception):
+    """The load was stopped by a signal; ``str`` is the one line, ``code`` the exit status."""
+
+    def __init__(self, message: str, code: int, abandoned: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.abandoned = abandoned
 
 
 class TargetCRM(Target):
@@ -183,6 +206,7 @@ class TargetCRM(Target):
         config = self.config
         provider = PROVIDERS[config["provider"]]
         workers = max(1, int(config.get("max_concurrent_requests") or 8))
+        timeout = float(config.get("request_timeout") or 60)
         try:
             match_keys = check_match_keys(config.get("match_keys") or {}, provider.STREAMS)
             writer_for = provider.writers(config, pool_size=workers)
@@ -203,6 +227,8 @@ class TargetCRM(Target):
             dry_run=dry_run,
             record_ids=config.get("record_ids", "crm"),
             match_keys=match_keys,
+            settle_seconds=settle_seconds(timeout),
+            grace_seconds=min(timeout, 10.0),
         )
 
     def get_sink_class(self, stream_name: str) -> type[CRMSink]:
@@ -242,10 +268,55 @@ class TargetCRM(Target):
 
     def _write_state_message(self, state: dict) -> None:
         """Hold STATE while records wait for their references: they are not written yet."""
+        if self._stopped_run() is not None:
+            return  # a stopped run's latest STATE covers records it did not write
         if self.run.waiting.count():
             self.logger.info("STATE held back: records are waiting for their references")
             return
         super()._write_state_message(state)
+
+    # --- stopping early --------------------------------------------------------------------
+
+    def _stopped_run(self) -> Run | None:
+        """The run, when it was told to stop (a signal or a failure that ends the load)."""
+        run: Run | None = self.__dict__.get("run")
+        return run if run is not None and run.stopping.is_set() else None
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT (a cancelled or timed-out orchestrator run).
+
+        The SDK's handler drains every sink and prints the latest STATE, although the batch
+        being written when the signal came is not: that STATE tells Meltano to skip records
+        that never reached the CRM. Here the main thread stops where it is instead; the
+        writes in flight may finish (see ``CRMSink.write_records``) and no STATE follows. A
+        second signal stops at once.
+        """
+        if getattr(self, "_interrupted", False):
+            os._exit(128 + signum)
+        self._interrupted = True
+        run: Run | None = self.__dict__.get("run")
+        if run is not None:
+            run.stopping.set()
+        raise InterruptedByError(signum, self)
+
+    def stopped(self, signum: int) -> StoppedError:
+        run: Run | None = self.__dict__.get("run")
+        name = signal.Signals(signum).name
+        written = "nothing was written"
+        abandoned = False
+        if run is not None:
+            run.stopping.set()
+            run.executor.shutdown(wait=False, cancel_futures=True)
+            abandoned = run.abandoned
+            counts = run.report.counts()
+            total = {o: sum(row[o] for row in counts.values()) for o in ("created", "updated")}
+            written = f"{total['created']} created and {total['updated']} updated"
+        return StoppedError(
+            f"target-crm stopped by {name} before the end of its input ({written}); no STATE "
+            "was emitted for records not written: run again to load the rest",
+            128 + signum,
+            abandoned,
+        )
 
     def _print_summary(self) -> None:
         report = self.run.report
@@ -260,10 +331,28 @@ class TargetCRM(Target):
             )
 
     @classmethod
+    def cb_config(cls, ctx: Any, param: Any, value: tuple[str, ...]) -> Any:
+        # A --config file that is not JSON: one line, not the SDK's traceback (crm_api.cli).
+        if problem := config_file_problem(value):
+            cls.logger.error("%s", problem)
+            ctx.exit(1)
+        return super().cb_config(ctx, param, value)
+
+    @classmethod
     def invoke(cls, *args: Any, **kwargs: Any) -> None:
         """Problems a user must fix end in one line and exit status 1, never a traceback."""
         try:
             super().invoke(*args, **kwargs)
+        except InterruptedByError as interrupted:
+            stop = interrupted.target.stopped(interrupted.signum)
+            cls.logger.error("%s", stop)
+            if stop.abandoned:
+                # A write still in flight would keep the interpreter waiting at exit; its
+                # create is pending in the id map, so the next run looks for it.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(stop.code)
+            sys.exit(stop.code)
         except (TargetSetupError, FatalApiError, LoadFailedError) as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
