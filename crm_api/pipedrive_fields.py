@@ -45,19 +45,16 @@ class CustomColumn:
 
 
 def plan_columns(fields: Iterable[Mapping[str, Any]], taken: Iterable[str]) -> list[CustomColumn]:
-    """Columns for the custom fields among ``fields`` (v2 ``*Fields`` or v1 ``leadFields``
-    items), in API order."""
+    """Columns for the custom fields among ``fields`` (v2 ``*Fields`` items), in API order."""
     used = set(taken)
     columns: list[CustomColumn] = []
     for item in fields:
-        # v2 items (field_code, field_name, is_custom_field) or v1 ones (key, name,
-        # edit_flag: /v1/leadFields has no v2 form)
-        if not item.get("is_custom_field", item.get("edit_flag")):
+        if not item.get("is_custom_field"):
             continue
-        key = str(item.get("field_code") or item.get("key") or "")
+        key = str(item.get("field_code") or "")
         if not key:
             continue
-        label = str(item.get("field_name") or item.get("name") or key)
+        label = str(item.get("field_name") or key)
         field_type = str(item.get("field_type") or "")
         base = snake_name(label) or f"custom_{key[:8]}"
         name = base

@@ -432,10 +432,25 @@ def render_person(t: Table, rid: int, custom: bool = True) -> Record:
         "visible_to": 3 if h % 5 else 7,
         "label_ids": [] if h % 4 else [1 + (h >> 30) % 3],
         "picture_id": None,
+        # contact-sync fields (research §2 PersonItem): present, mostly empty
+        "im": (
+            [{"value": f"{local}.{rid}", "primary": True, "label": "skype"}]
+            if (h >> 24) % 5 == 0
+            else []
+        ),
+        "birthday": timefmt.day(BIRTHDAYS + (h >> 26) % 14000 * 86400) if h % 3 == 0 else None,
+        "job_title": JOB_TITLES[(h >> 40) % len(JOB_TITLES)] if h % 4 else None,
+        "notes": "Prefers e-mail — «no calls before 10»" if (h >> 44) % 7 == 0 else None,
+        "postal_address": address(h >> 21) if (h >> 48) % 4 == 0 else None,
     }
     if custom:
         rec["custom_fields"] = w.custom["person"].values(h)
     return rec
+
+
+JOB_TITLES = ("CEO", "Head of Sales", "Einkäufer", "CTO", "Office manager", "購買担当")
+BIRTHDAYS = timefmt.epoch_of(1950, 1, 1)
+INDUSTRIES = ("Software", "Manufacturing", "Logistics", "Retail", "Food & beverage", "Energy")
 
 
 def org_name(t: Table, rid: int) -> str:
@@ -464,6 +479,12 @@ def render_org(t: Table, rid: int, custom: bool = True) -> Record:
         "address": address(h >> 5) if h % 10 < 7 else None,
         "label_ids": [] if h % 4 else [1 + (h >> 30) % 3],
         "picture_id": None,
+        # since 2026 (research §2 Organization): nullable, set on some records
+        "website": f"https://org{rid}.example.com" if h % 3 else None,
+        "linkedin": f"https://www.linkedin.com/company/org-{rid}" if h % 4 == 0 else None,
+        "industry": INDUSTRIES[(h >> 34) % len(INDUSTRIES)] if h % 5 else None,
+        "annual_revenue": float((h >> 38) % 50_000 * 1000) if h % 6 else None,
+        "employee_count": 1 + (h >> 40) % 5000 if h % 7 else None,
     }
     if custom:
         rec["custom_fields"] = w.custom["organization"].values(h)
@@ -507,7 +528,11 @@ def render_activity(t: Table, rid: int) -> Record:
         "public_description": None,
         "priority": None,
         "note": None if h % 3 else "<p>Call notes: agreed next steps.</p>",
+        "outcome": OUTCOMES[(h >> 22) % len(OUTCOMES)] if done and h % 2 else None,
     }
+
+
+OUTCOMES = ("Interested", "Call back later", "Not interested", "Sent proposal")
 
 
 PRODUCT_WORDS = ("Widget", "Gadget", "Lizenz", "Abonnement", "Support", "Ωmega", "Café", "Sensor")

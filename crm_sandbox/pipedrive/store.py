@@ -51,6 +51,7 @@ class Table:
         self.over: dict[int, Record] = {}
         self.frag: dict[int, bytes] = {}  # encoded JSON of records, dropped on write
         self._indexes: dict[str, Any] = {}
+        self._groups: dict[str, dict[int, list[int]]] = {}  # fk column -> value -> ids
         self.version = 0  # bumped on every write (caches of filtered lists key on it)
         self.aux: dict[str, Any] = {}  # entity extras (followers state, name lookups)
 
@@ -77,6 +78,14 @@ class Table:
         """Store a full record (new id = n + 1, or an existing one) and keep indexes right."""
         old_keys = {f: self._key(f, rid) for f in self._indexes} if rid <= self.n else {}
         values = self.extract(record)
+        for name, groups in self._groups.items():
+            old = self.cols[name][rid - 1] if rid <= self.n else 0
+            new = values.get(name, 0)
+            if old != new:
+                if old > 0:
+                    groups[old].remove(rid)
+                if new > 0:
+                    bisect.insort(groups.setdefault(new, []), rid)
         if rid == self.n + 1:
             for name, column in self.cols.items():
                 column.append(values.get(name, 0))
@@ -94,6 +103,19 @@ class Table:
                 if at < len(index) and index[at] == old:
                     del index[at]
             bisect.insort(index, self._key(field, rid))
+
+    def related(self, name: str, value: int) -> Sequence[int]:
+        """Ids whose column ``name`` (a foreign key) is ``value``, ascending: an index built
+        on first use and kept current by ``put``, so counting a parent's children costs the
+        size of its group, not a scan of the table."""
+        groups = self._groups.get(name)
+        if groups is None:
+            groups = {}
+            for rid, key in enumerate(self.cols[name], start=1):
+                if key > 0:
+                    groups.setdefault(key, []).append(rid)
+            self._groups[name] = groups
+        return groups.get(value, ())
 
     # ---- sorting & paging --------------------------------------------------------
     def _key(self, field: str, rid: int) -> Any:

@@ -234,8 +234,48 @@ def c_participants(key: str, v: Any, exists: Exists) -> Any:
     return out
 
 
-def c_any(_: str, v: Any, __: Exists) -> Any:
+def c_str_or_int(key: str, v: Any, _: Exists) -> Any:
+    if not isinstance(v, str) and not _is_int(v):
+        raise invalid(f"{key}: must be string or integer")
     return v
+
+
+def c_count(key: str, v: Any, _: Exists) -> Any:
+    if not _is_int(v) or v < 0:
+        raise invalid(f"{key}: must be an integer >= 0")
+    return v
+
+
+ATTENDEE_KEYS = ("email", "name", "status", "is_organizer", "person_id", "user_id")
+
+
+def c_attendees(key: str, v: Any, exists: Exists) -> Any:
+    """[{email, name?, status?, is_organizer?, person_id?, user_id?}] (ActivityItemAttendees)."""
+    if not isinstance(v, list):
+        raise invalid(f"{key}: must be an array of objects")
+    out = []
+    for item in v:
+        if not isinstance(item, dict) or not isinstance(item.get("email"), str):
+            raise invalid(f"{key}: every attendee needs a string 'email'")
+        extra = set(item) - set(ATTENDEE_KEYS)
+        if extra:
+            raise not_allowed(f"{key}.{sorted(extra)[0]}")
+        person, user = item.get("person_id"), item.get("user_id")
+        if person is not None:
+            ref_to("persons")(f"{key}.person_id", person, exists)
+        if user is not None:
+            ref_to("users")(f"{key}.user_id", user, exists)
+        out.append(
+            {
+                "email": item["email"],
+                "name": item.get("name"),
+                "status": item.get("status", "noreply"),
+                "is_organizer": bool(item.get("is_organizer", False)),
+                "person_id": person,
+                "user_id": user,
+            }
+        )
+    return out
 
 
 # ---- custom fields ---------------------------------------------------------------------

@@ -46,6 +46,12 @@ SCHEMAS: dict[str, dict[str, v.Checker]] = {
         "visible_to": v.c_visible,
         "label_ids": v.c_int_list,
         "add_time": v.c_rfc3339,
+        # contact-sync fields (research §6)
+        "im": v.c_contacts,
+        "birthday": v.nullable(v.c_date),
+        "job_title": v.nullable(v.c_str),
+        "notes": v.nullable(v.c_str),
+        "postal_address": v.nullable(v.c_address),
     },
     "organizations": {
         "name": v.c_str,
@@ -54,6 +60,12 @@ SCHEMAS: dict[str, dict[str, v.Checker]] = {
         "label_ids": v.c_int_list,
         "address": v.nullable(v.c_address),
         "add_time": v.c_rfc3339,
+        # since 2026-08 (research §6)
+        "website": v.nullable(v.c_str),
+        "linkedin": v.nullable(v.c_str),
+        "industry": v.nullable(v.c_str_or_int),
+        "annual_revenue": v.nullable(v.c_num),
+        "employee_count": v.nullable(v.c_count),
     },
     "activities": {
         "subject": v.c_str,
@@ -71,10 +83,11 @@ SCHEMAS: dict[str, dict[str, v.Checker]] = {
         "done": v.c_bool,
         "location": v.nullable(v.c_address),
         "participants": v.c_participants,
-        "attendees": v.c_any,
+        "attendees": v.c_attendees,
         "public_description": v.nullable(v.c_str),
         "priority": OPT_INT,
         "note": v.nullable(v.c_str),
+        "outcome": v.nullable(v.c_str),
     },
     "products": {
         "name": v.c_str,
@@ -169,6 +182,11 @@ def blank(world: data.World, entity: str, rid: int, now: int) -> Record:
             "visible_to": 3,
             "label_ids": [],
             "picture_id": None,
+            "im": [],
+            "birthday": None,
+            "job_title": None,
+            "notes": None,
+            "postal_address": None,
         }
     elif entity == "organizations":
         record = {
@@ -178,6 +196,11 @@ def blank(world: data.World, entity: str, rid: int, now: int) -> Record:
             "address": None,
             "label_ids": [],
             "picture_id": None,
+            "website": None,
+            "linkedin": None,
+            "industry": None,
+            "annual_revenue": None,
+            "employee_count": None,
         }
     elif entity == "activities":
         record = {
@@ -204,6 +227,7 @@ def blank(world: data.World, entity: str, rid: int, now: int) -> Record:
             "public_description": None,
             "priority": None,
             "note": None,
+            "outcome": None,
         }
     else:
         record = {

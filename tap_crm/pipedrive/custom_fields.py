@@ -9,10 +9,10 @@ with the option labels. The raw ``custom_fields`` hash stays in every record.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from crm_api import pipedrive as api
 from crm_api.pipedrive_fields import CustomColumn, plan_columns, snake_name
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "json_schema_for",
     "lead_columns",
     "plan_columns",
+    "remember",
     "snake_name",
 ]
 
@@ -35,44 +36,31 @@ FIELD_ENDPOINTS = {
     "products": "/api/v2/productFields",
 }
 
-LEAD_FIELDS = "/v1/leadFields"  # v1 only; leads take the deal custom fields
+_PLANNED: weakref.WeakKeyDictionary[Any, dict[str, list[CustomColumn]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def remember(account: Any, stream: str, columns: list[CustomColumn]) -> None:
+    """Keep a stream's planned columns with its account (for streams that share fields)."""
+    _PLANNED.setdefault(account, {})[stream] = columns
 
 
 def lead_columns(account: Any, standard: Iterable[str]) -> list[CustomColumn]:
-    """The readable custom-field columns of leads, from ``/v1/leadFields`` (v1 start/limit
-    paging), planned by the rule the deals' columns use. ``account`` is the tap's
-    ``PipedriveAccount``; none without credentials or with ``custom_field_columns`` false."""
-    config = account.config
-    if not account.has_credentials or not config.get("custom_field_columns", True):
-        return []
-    session = account.connection.session()
-    items: list[Mapping[str, Any]] = []
-    start: int | None = 0
-    try:
-        while start is not None:
-            body = api.request_json(
-                session,
-                "GET",
-                account.connection.url(LEAD_FIELDS),
-                params={"start": start, "limit": 500},
-                tries=int(config.get("max_request_tries") or 10),
-                timeout=float(config.get("request_timeout") or 120),
-                what="reading custom fields of leads",
-            )
-            body = body if isinstance(body, Mapping) else {}
-            data = body.get("data")
-            items.extend(item for item in data or [] if isinstance(item, Mapping))
-            extra = body.get("additional_data")
-            pagination = (extra.get("pagination") if isinstance(extra, Mapping) else None) or {}
-            more = isinstance(pagination, Mapping) and pagination.get("more_items_in_collection")
-            start = int(pagination["next_start"]) if more and "next_start" in pagination else None
-    except api.AuthError:
-        raise
-    except api.PipedriveError as exc:
-        if exc.status in {402, 403, 404}:
-            account.logger.warning("%s; leads get no readable custom-field columns", exc)
-            return []
-        raise
+    """The readable custom-field columns of leads. Leads have no custom fields of their own:
+    they take the deal fields (the lead fields list repeats them), so the deals' plan is
+    re-planned against the leads' standard names, by the same rule and with no request."""
+    deal_columns = _PLANNED.get(account, {}).get("deals", [])
+    items = [
+        {
+            "is_custom_field": True,
+            "field_code": column.key,
+            "field_name": column.label,
+            "field_type": column.field_type,
+            "options": [{"id": oid, "label": label} for oid, label in column.options.items()],
+        }
+        for column in deal_columns
+    ]
     return plan_columns(items, standard)
 
 
