@@ -4,7 +4,8 @@
 #   1. installs the Meltano plugins of meltano.yml (Meltano itself comes from `make meltano`)
 #   2. starts crm-sandbox with a seeded account (both APIs) on a free port
 #   3. meltano run crm-to-duckdb: Pipedrive and Onpipeline into output/demo/crm.duckdb
-#   4. prints the rows per table
+#   4. prints the rows per table, builds the CRM model (dbt-duckdb:build, transform/) and
+#      queries it across both providers
 #   5. meltano run csv-to-crm: data/contacts.csv into the sandbox's Pipedrive, and
 #      target-crm's summary
 #   6. stops the sandbox; the DuckDB file stays for you to query
@@ -85,6 +86,33 @@ with duckdb.connect(sys.argv[1], read_only=True) as conn:
         print(f"{schema + '.' + table:<45}{rows:>8}")
 PY
 
+step "meltano run dbt-duckdb:build (the CRM model: one set of crm_* tables for both providers)"
+t=$SECONDS
+"$MELTANO" run dbt-duckdb:build >>"$log" 2>&1 || { tail -n 40 "$log"; exit 1; }
+grep -o 'Done\. PASS=.*' "$log" | tail -n 1
+echo "done in $(elapsed "$t")"
+
+step "One query across both CRMs (unified.crm_deals, docs/crm-model.md)"
+"$BIN/python" - "$DEMO_DIR/crm.duckdb" <<'PY'
+import sys
+
+import duckdb
+
+with duckdb.connect(sys.argv[1], read_only=True) as conn:
+    conn.sql(
+        "select provider, status, count(*) as deals, sum(value) as value"
+        " from unified.crm_deals group by all order by provider, status"
+    ).show(max_width=160)
+    # The three largest open deals of each CRM, with their stage and owner by name.
+    conn.sql(
+        "select d.provider, d.title, d.value, d.currency, d.stage_name, d.owner_name,"
+        " p.name as person from unified.crm_deals d"
+        " left join unified.crm_persons p using (person_key) where d.status = 'open'"
+        " qualify row_number() over (partition by d.provider order by d.value desc) <= 3"
+        " order by d.provider, d.value desc"
+    ).show(max_width=160)
+PY
+
 step "meltano run csv-to-crm (data/contacts.csv into the sandbox's Pipedrive)"
 t=$SECONDS
 "$MELTANO" run --full-refresh csv-to-crm >"$DEMO_DIR/csv-to-crm.log" 2>&1 || {
@@ -102,4 +130,5 @@ trap - EXIT
 
 printf '\nDemo finished in %s. Query the data:\n' "$(elapsed "$started")"
 echo "  $BIN/python -c \"import duckdb; print(duckdb.connect('$DEMO_DIR/crm.duckdb').sql('select title, value, currency from pipedrive.deals limit 5'))\""
+echo "  $BIN/python -c \"import duckdb; print(duckdb.connect('$DEMO_DIR/crm.duckdb').sql('select provider, title, value, stage_name, owner_name from unified.crm_deals limit 5'))\""
 echo "Meltano's full log: $log"
