@@ -10,13 +10,16 @@ run (from the last state, odd bodies off) still emits every record.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from crm_sandbox.testing import SandboxHandle
 from tests.reliability.harness import (
+    SECRET_TOKEN,
     TRACEBACK,
     Run,
     catalog_for,
@@ -44,13 +47,13 @@ SYNCED_AT = "server_time_of_last_sync"
 
 def tap_config(sb: SandboxHandle, **extra: Any) -> dict[str, Any]:
     # Two tries: a garbled body is retried once (2 s), then the run must end.
-    return op_config(
-        sb,
-        onpipeline_requests_per_minute=0,
-        timezone="Europe/Rome",
-        max_request_tries=2,
+    settings = {
+        "onpipeline_requests_per_minute": 0,
+        "timezone": "Europe/Rome",
+        "max_request_tries": 2,
         **extra,
-    )
+    }
+    return op_config(sb, **settings)
 
 
 def ids(done: Run, stream: str) -> list[str]:
@@ -187,7 +190,7 @@ def singer_lines(stream: str, records: list[dict[str, Any]], key: str) -> str:
 
 
 def target_config(sb: SandboxHandle, **extra: Any) -> dict[str, Any]:
-    return op_config(sb, requests_per_minute=0, max_request_tries=2, **extra)
+    return op_config(sb, **{"requests_per_minute": 0, "max_request_tries": 2, **extra})
 
 
 def target_states(done: Run) -> list[dict[str, Any]]:
@@ -285,3 +288,168 @@ def test_an_odd_answer_to_a_lookup_or_an_update_is_one_line_never_a_success(
     again = run(target_command(tmp_path / "again", config), tmp_path / "again", stdin=text)
     assert again.returncode == 0, again.stderr[-2000:]
     assert [p["PersonID"] for p in crm_persons(rsb, f"Odd{kind}")] == [person_id]
+
+
+# -- defect 7: bad settings, one line each --------------------------------------------------
+
+TAP_BAD_SETTINGS = [
+    pytest.param({"api_token": ""}, ("api_token is empty",), id="empty-token"),
+    pytest.param({"api_token": None}, ("api_token",), id="null-token"),
+    pytest.param({"api_token": "tok-wrong"}, ("401", "api_token"), id="wrong-token"),
+    pytest.param({"api_url": "http://example.com/op"}, ("api_url", "https://"), id="plain-http"),
+    pytest.param({"api_url": "ftp://127.0.0.1/op"}, ("api_url",), id="ftp-url"),
+    pytest.param({"start_date": "yesterday"}, ("start_date", "RFC 3339"), id="bad-start-date"),
+    pytest.param({"timezone": "Mars/Olympus"}, ("timezone", "IANA"), id="bad-timezone"),
+    pytest.param(
+        {"onpipeline_max_records_per_window": 0},
+        ("onpipeline_max_records_per_window", "minimum"),
+        id="window-records-0",
+    ),
+    pytest.param(
+        {"onpipeline_window_days": -1}, ("onpipeline_window_days", "minimum"), id="window-days"
+    ),
+    pytest.param(
+        {"invoice_lookback_days": -3}, ("invoice_lookback_days", "minimum"), id="lookback"
+    ),
+    pytest.param(
+        {"onpipeline_requests_per_minute": -1},
+        ("onpipeline_requests_per_minute", "minimum"),
+        id="rpm",
+    ),
+    pytest.param({"max_request_tries": 0}, ("max_request_tries", "minimum"), id="tries-0"),
+    pytest.param({"request_timeout": 0}, ("request_timeout", "minimum"), id="timeout-0"),
+]
+
+
+@pytest.mark.parametrize(("settings", "fragments"), TAP_BAD_SETTINGS)
+def test_a_bad_tap_setting_is_one_line_naming_it(
+    rsb: SandboxHandle, tmp_path: Path, settings: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    config = {k: v for k, v in {**tap_config(rsb), **settings}.items() if v is not None}
+    done = run(tap_command(tmp_path, config), tmp_path)
+    assert done.returncode != 0
+    done.assert_one_clear_line(*fragments)
+    assert not done.records
+
+
+TARGET_BAD_SETTINGS = [
+    pytest.param({"api_token": ""}, ("api_token is empty",), id="empty-token"),
+    pytest.param({"api_token": "tok-wrong"}, ("401", "api_token"), id="wrong-token"),
+    pytest.param({"api_url": "http://example.com/op"}, ("api_url", "https://"), id="plain-http"),
+]
+
+
+@pytest.mark.parametrize(("settings", "fragments"), TARGET_BAD_SETTINGS)
+def test_a_bad_target_setting_is_one_line_naming_it(
+    rsb: SandboxHandle, tmp_path: Path, settings: dict[str, Any], fragments: tuple[str, ...]
+) -> None:
+    text = singer_lines("persons", new_people("Bad"), "key")
+    config = {**target_config(rsb), **settings}
+    done = run(target_command(tmp_path, config), tmp_path, stdin=text)
+    assert done.returncode != 0
+    done.assert_one_clear_line(*fragments)
+    assert target_states(done) == []
+    assert crm_persons(rsb, "Bad") == []
+
+
+# -- defect 8: the user's max_request_tries and request_timeout -----------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # nothing listens there now: every connection is refused
+
+
+@pytest.mark.parametrize("tries", [1, 3])
+def test_an_unreachable_host_ends_after_max_request_tries_with_one_line(
+    tmp_path: Path, tries: int
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/onpipeline"
+    config = {
+        "provider": "onpipeline",
+        "api_url": url,
+        "api_token": SECRET_TOKEN,
+        "max_request_tries": tries,
+    }
+    done = run(tap_command(tmp_path / "tap", config), tmp_path / "tap")
+    assert done.returncode != 0
+    tried = "1 try" if tries == 1 else f"{tries} tries"
+    done.assert_one_clear_line("no answer (ConnectionError)", f"gave up after {tried}")
+    waits = [line for line in done.stderr.splitlines() if "before try" in line]
+    assert len(waits) == tries - 1
+
+    text = singer_lines("persons", new_people("Far"), "key")
+    config = {**config, "requests_per_minute": 0}
+    target = run(target_command(tmp_path / "target", config), tmp_path / "target", stdin=text)
+    assert target.returncode != 0
+    target.assert_one_clear_line("no answer (ConnectionError)", f"gave up after {tried}")
+    assert target_states(target) == []
+
+
+def test_request_timeout_is_honoured_by_the_tap_and_the_target(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    config = tap_config(rsb, request_timeout=1)
+    catalog = catalog_for(config, ["users"])
+    rsb.configure(latency_ms=2500)
+    done = run(tap_command(tmp_path / "tap", config, catalog=catalog), tmp_path / "tap")
+    assert done.returncode != 0
+    done.assert_one_clear_line("no answer (ReadTimeout)", "gave up after 2 tries")
+
+    text = singer_lines("persons", new_people("Slow"), "key")
+    config = target_config(rsb, request_timeout=1)
+    target = run(target_command(tmp_path / "target", config), tmp_path / "target", stdin=text)
+    assert target.returncode != 0
+    target.assert_one_clear_line("no answer (ReadTimeout)", "gave up after 2 tries")
+    assert target_states(target) == []
+
+
+def spend_the_minute(sb: SandboxHandle, limit: int, left: float) -> None:
+    """Another client used the account's whole minute, ``left`` seconds before it frees up."""
+    sb.configure(onpipeline_rate_limit=limit)
+    with requests.Session() as session:
+        for _ in range(limit):
+            session.post(
+                f"{sb.onpipeline_url}/UsersList",
+                data=b"{}",
+                headers={"Authorization": SECRET_TOKEN},
+            )
+    sb.advance_clock(60 - left)
+
+
+def test_a_429_is_waited_out_with_a_line_saying_what_for(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    config = tap_config(rsb, max_request_tries=3)
+    catalog = catalog_for(config, ["users"])
+    spend_the_minute(rsb, limit=20, left=2)
+    done = run(tap_command(tmp_path / "tap", config, catalog=catalog), tmp_path / "tap")
+    assert done.returncode == 0, done.stderr[-2000:]
+    done.assert_one_clear_line("429", "waiting 2 s as Retry-After asks before try 2 of 3")
+    assert sorted(ids(done, "users")) == sandbox_ids(rsb, "users")
+
+    rsb.reset()
+    spend_the_minute(rsb, limit=20, left=2)
+    text = singer_lines("persons", new_people("Later"), "key")
+    target = run(target_command(tmp_path / "t", target_config(rsb)), tmp_path / "t", stdin=text)
+    assert target.returncode == 0, target.stderr[-2000:]
+    target.assert_one_clear_line("429", "as Retry-After asks before try 2 of 2")
+    assert len(crm_persons(rsb, "Later")) == 3
+
+
+# -- defect 9a: the target's clock warning --------------------------------------------------
+
+
+def test_the_target_never_tells_the_user_to_set_a_setting_it_does_not_have(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    # The sandbox's account is in Europe/Rome: the tap would say "set timezone"; the target
+    # has no such setting (it writes dates, not local times), so it must not.
+    assert rsb.settings()["timezone"] == "Europe/Rome"
+    text = singer_lines("persons", new_people("Zone"), "key")
+    done = run(target_command(tmp_path, target_config(rsb)), tmp_path, stdin=text)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "timezone" not in done.stderr
+    assert len(crm_persons(rsb, "Zone")) == 3
