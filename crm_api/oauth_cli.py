@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         secret = getpass.getpass("Pipedrive client secret: ")
     oauth_url = api.oauth_base(args.api_url, args.oauth_url)
+    try:  # before anything is sent: the client secret must not travel in clear
+        api.checked_url(oauth_url, "--oauth-url" if args.oauth_url else "--api-url")
+    except api.PipedriveError as exc:
+        print(f"crm-oauth: {exc}", file=sys.stderr)
+        return 1
     result = _Callback()
     try:
         server = HTTPServer(("127.0.0.1", args.port), _handler(result))

@@ -34,6 +34,7 @@ import email.utils
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -49,6 +50,9 @@ import requests
 from requests.auth import AuthBase
 
 from crm_api.governor import BudgetExhaustedError, RequestBudget
+from crm_api.urls import UnsafeURLError, check_url, shown
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.pipedrive.com"
 DEFAULT_OAUTH_URL = "https://oauth.pipedrive.com"
@@ -83,6 +87,11 @@ class AuthError(PipedriveError):
     """Credentials were refused (bad token, bad client id/secret, revoked refresh token)."""
 
 
+class UnexpectedBodyError(PipedriveError):
+    """A 2xx whose body is not the API's JSON envelope (a proxy's page, a cut-short answer,
+    ``data`` of the wrong type): never read as an empty list."""
+
+
 class DailyBudgetSpentError(PipedriveError):
     """The company's daily API budget is spent (a 429 asking to wait hours): fatal for the
     run, never retried; every thread sharing the budget gets it at its next request."""
@@ -114,10 +123,21 @@ def oauth_base(api_url: str | None, oauth_url: str | None = None) -> str:
     return DEFAULT_OAUTH_URL
 
 
+def checked_url(url: str, setting: str = "api_url") -> str:
+    """``url`` (no trailing slash) if a request may carry credentials there: https, or plain
+    http to a loopback host only; else ``PipedriveError`` naming the setting and the host
+    (never a password inside the URL)."""
+    try:
+        return check_url(url, setting, "Pipedrive")
+    except UnsafeURLError as exc:
+        raise PipedriveError(str(exc)) from None
+
+
 def authorization_url(
     oauth_url: str, client_id: str, redirect_uri: str, state: str | None = None
 ) -> str:
     """The page where a user grants the app access (step 1 of the authorization-code flow)."""
+    oauth_url = checked_url(oauth_url, "oauth_url")
     params = {"client_id": client_id, "redirect_uri": redirect_uri}
     if state:
         params["state"] = state
@@ -365,6 +385,7 @@ def exchange_token(
     Retries connection errors and 5xx; a 4xx is an ``AuthError`` whose message never contains
     the codes or tokens sent.
     """
+    checked_url(token_url, "oauth_url")  # the client secret must not travel in clear
     basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
     headers = {
         "Authorization": f"Basic {basic}",
@@ -378,7 +399,7 @@ def exchange_token(
         try:
             response = requests.post(token_url, data=dict(form), headers=headers, timeout=timeout)
         except requests.RequestException as exc:
-            last_problem = f"{type(exc).__name__} while calling {urlparse(token_url).netloc}"
+            last_problem = f"{type(exc).__name__} while calling {shown(token_url)}"
             continue
         if response.status_code >= 500:
             last_problem = f"HTTP {response.status_code}"
@@ -563,12 +584,14 @@ def make_auth(
     )
     if problems:
         raise PipedriveError(problems[0])
+    if api_url:
+        checked_url(api_url)
     if api_token:
         return ApiTokenAuth(api_token)
     if client_id and client_secret:
         store = TokenStore(oauth_token_file) if oauth_token_file else None
         return OAuthAuth(
-            oauth_base(api_url, oauth_url) + TOKEN_PATH,
+            checked_url(oauth_base(api_url, oauth_url), "oauth_url") + TOKEN_PATH,
             client_id,
             client_secret,
             refresh_token,
@@ -615,6 +638,7 @@ class PipedriveSession(requests.Session):
         return response
 
     def _send_once(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        checked_url(request.url or "", "api_url")  # whoever built the URL: no token in clear
         try:
             self.budget.acquire()
         except BudgetExhaustedError as exc:  # another thread saw the daily budget spent
@@ -632,6 +656,13 @@ class PipedriveSession(requests.Session):
             wait = retry_after_seconds(response.headers)
             if wait is None:
                 wait = rate_limit(response.headers).reset_seconds or BURST_WINDOW_SECONDS
+            if wait > LOG_WAITS_OVER_SECONDS:
+                logger.warning(
+                    "Pipedrive's rate limit answered 429 for %s: every request waits %.0f s "
+                    "(Retry-After)",
+                    urlparse(request.url or "").path,
+                    wait,
+                )
             self.budget.hold(wait)
         return response
 
@@ -693,10 +724,10 @@ def connect(
         oauth_token_file=oauth_token_file,
         oauth_url=oauth_url,
     )
-    base = api_base(api_url)
+    base = checked_url(api_base(api_url))
     if isinstance(auth, OAuthAuth) and not api_url:
         auth.access_token()
-        base = api_base(auth.api_domain)
+        base = checked_url(api_base(auth.api_domain), "api_domain (from the OAuth server)")
     identity = api_token or f"oauth:{client_id}"
     budget = shared_budget(base, identity, max_requests_per_window)
     return Connection(base, auth, budget, max_requests_per_window)
@@ -707,6 +738,81 @@ def connect(
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 524})
 
+# A wait longer than this is worth a log line saying what for (a silent run looks hung).
+LOG_WAITS_OVER_SECONDS = 3.0
+
+_JSON_KINDS = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    type(None): "null",
+}
+
+
+def _json_kind(value: Any) -> str:
+    for kind, name in _JSON_KINDS.items():
+        if isinstance(value, kind):
+            return name
+    return "a number"  # Decimal with parse_float
+
+
+def envelope(
+    response: requests.Response,
+    what: str = "",
+    *,
+    data: str | None = None,
+    parse_float: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON envelope of a 2xx answer (``{"success": ..., "data": ...}``).
+
+    ``data="list"`` (a list endpoint: a list, or null for v1's empty lists) or ``"object"``
+    also checks ``data``'s type. Anything else (an HTML page, an empty or cut-short body, a
+    JSON list, ``{}``) raises ``UnexpectedBodyError``: one line naming the endpoint and what
+    was wrong, so it never reads as an empty list.
+    """
+    problem = ""
+    body: Any = None
+    if not response.content:
+        problem = "an empty body"
+    else:
+        try:
+            body = response.json(parse_float=parse_float) if parse_float else response.json()
+        except ValueError as exc:
+            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if "html" in kind:
+                problem = "an HTML page"
+            elif "json" in kind:
+                problem = f"JSON that does not parse, e.g. cut short ({str(exc)[:80]})"
+            else:
+                problem = f"a non-JSON {kind or 'untyped'} body"
+    if not problem:
+        if not isinstance(body, dict):
+            problem = f"{_json_kind(body)} where a JSON object was expected"
+        elif "data" not in body:
+            problem = "a JSON object without 'data'"
+        elif data == "list" and not isinstance(body["data"], list | None):
+            problem = f"'data' is {_json_kind(body['data'])} where a list was expected"
+        elif data == "object" and not isinstance(body["data"], dict):
+            problem = f"'data' is {_json_kind(body['data'])} where an object was expected"
+    if problem:
+        prefix = f"{what}: " if what else ""
+        path = urlparse(response.url).path if response.url else "the API"
+        raise UnexpectedBodyError(
+            f"{prefix}Pipedrive answered {path} with a body that is not its JSON envelope "
+            f"({problem}); check api_url ({shown(response.url)}) and any proxy in between",
+            status=response.status_code,
+        )
+    return body
+
+
+def retry_wait(attempt: int) -> float:
+    """Seconds before try ``attempt + 1`` after a 5xx or a dropped connection (1, 2, 4 ... 60):
+    the one backoff policy of the tap's SDK streams and of ``request_json``."""
+    return float(min(2 ** max(0, attempt - 1), 60))
+
 
 def request_json(
     session: requests.Session,
@@ -715,21 +821,31 @@ def request_json(
     *,
     params: Mapping[str, Any] | None = None,
     json_body: Any = None,
-    tries: int = 8,
+    tries: int = 10,
     timeout: float = 120.0,
     what: str = "",
+    data: str | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Any:
     """One API call outside the Singer SDK, with the tap's retry rules: 429 waits (the
     ``PipedriveSession`` holds the budget for Retry-After), 5xx and dropped connections back
-    off exponentially, any other 4xx raises ``PipedriveError`` (``AuthError`` for 401)."""
+    off exponentially, any other 4xx raises ``PipedriveError`` (``AuthError`` for 401), a
+    2xx that is not the JSON envelope raises ``UnexpectedBodyError`` (``data``: see
+    ``envelope``). ``tries`` and ``timeout`` are the user's ``max_request_tries`` and
+    ``request_timeout``; ``log`` gets a line for every wait over a few seconds."""
     problem = ""
+    tries = max(1, int(tries))
+    prefix = f"{what}: " if what else ""
     for attempt in range(tries):
         if attempt:
-            time.sleep(min(2.0 ** (attempt - 1), 30.0))
+            wait = retry_wait(attempt)
+            if log is not None and wait > LOG_WAITS_OVER_SECONDS:
+                log(f"{problem}; retrying in {wait:.0f} s (try {attempt + 1} of {tries})")
+            time.sleep(wait)
         try:
             response = session.request(method, url, params=params, json=json_body, timeout=timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            problem = f"{what + ': ' if what else ''}{type(exc).__name__} talking to Pipedrive"
+            problem = f"{prefix}{type(exc).__name__} talking to Pipedrive at {shown(url)}"
             continue
         if response.status_code in RETRY_STATUSES:
             spent = daily_budget_message(response.headers, what)
@@ -740,14 +856,8 @@ def request_json(
         if response.status_code >= 400:
             error = AuthError if response.status_code == 401 else PipedriveError
             raise error(error_message(response, what), status=response.status_code)
-        try:
-            return response.json()
-        except ValueError:
-            raise PipedriveError(
-                f"{what + ': ' if what else ''}Pipedrive answered with a non-JSON body "
-                f"(check api_url: {urlparse(url).netloc})"
-            ) from None
-    raise PipedriveError(f"{problem} (gave up after {tries} tries)")
+        return envelope(response, what, data=data)
+    raise PipedriveError(f"{problem} (gave up after {tries} tries; see max_request_tries)")
 
 
 def iter_v2(
@@ -757,14 +867,28 @@ def iter_v2(
     *,
     page_size: int = 500,
     what: str = "",
+    tries: int = 10,
+    timeout: float = 120.0,
+    log: Callable[[str], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every item of a v2 cursor-paginated list."""
+    """Every item of a v2 cursor-paginated list (calls as ``request_json``)."""
     query = dict(params or {})
     query["limit"] = page_size
     while True:
-        body = request_json(session, "GET", url, params=query, what=what)
+        body = request_json(
+            session,
+            "GET",
+            url,
+            params=query,
+            what=what,
+            data="list",
+            tries=tries,
+            timeout=timeout,
+            log=log,
+        )
         yield from body.get("data") or []
-        cursor = (body.get("additional_data") or {}).get("next_cursor")
+        extra = body.get("additional_data")
+        cursor = extra.get("next_cursor") if isinstance(extra, dict) else None
         if not cursor:
             return
         query["cursor"] = cursor

@@ -13,12 +13,15 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import click
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
+from crm_api.cli import config_file_problem
 from crm_api.governor import BudgetExhaustedError
 from crm_api.pipedrive import PipedriveError
+from crm_api.urls import UnsafeURLError, check_url
 from tap_crm.onpipeline import streams as onpipeline
 from tap_crm.pipedrive import streams as pipedrive
 
@@ -70,9 +73,17 @@ def common_problems(config: dict[str, Any]) -> list[str]:
             problems.append(
                 f"start_date {start!r} is not an RFC 3339 date-time; use e.g. 2024-01-31T00:00:00Z"
             )
-    url = config.get("api_url")
-    if url and not str(url).startswith(("http://", "https://")):
-        problems.append(f"api_url {url!r} must start with https:// (or http:// for a sandbox)")
+    # Refused before anything is sent: plain http to a remote host would carry the token in
+    # clear; the line names the host only (a password inside the URL is never shown).
+    name = {"pipedrive": "Pipedrive", "onpipeline": "Onpipeline"}.get(config.get("provider", ""))
+    settings = ["api_url"] + (["oauth_url"] if config.get("provider") == "pipedrive" else [])
+    for setting in settings:
+        url = config.get(setting)
+        if url:
+            try:
+                check_url(str(url), setting, name or "the API")
+            except UnsafeURLError as exc:
+                problems.append(str(exc))
     return problems
 
 
@@ -98,10 +109,36 @@ class TapCRM(Tap):
             problems += check(dict(self.config))
         if problems:
             raise ConfigValidationError(problems[0], errors=problems)
-        try:
-            return list(provider.discover_streams(self))
-        except PipedriveError as exc:  # e.g. a refused token while reading custom fields
-            raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+        # A PipedriveError here (a refused token while reading custom fields) is a runtime
+        # problem, not a config one: it reaches invoke/run_discovery as itself, so its line
+        # is not followed by the SDK's "Config validation failed".
+        streams = list(provider.discover_streams(self))
+        self._warn_unknown_selections({stream.name for stream in streams})
+        return streams
+
+    def _warn_unknown_selections(self, names: set[str]) -> None:
+        """A catalog selecting a stream this tap does not have is otherwise ignored silently
+        (a typo, or a stream of the other provider)."""
+        catalog = self.input_catalog
+        if catalog is None:
+            return
+        for stream_id, entry in catalog.items():
+            if stream_id not in names and entry.metadata.root.selected:
+                self.logger.warning(
+                    "catalog selects stream '%s', which tap-crm (%s) does not have; it is ignored",
+                    stream_id,
+                    self.config.get("provider"),
+                )
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> Any:
+        # The SDK reads --config while parsing arguments, where a file that is not JSON is a
+        # traceback: say which file and what is wrong in one line instead.
+        problem = config_file_problem(value)
+        if problem:
+            cls.logger.error("%s", problem)
+            ctx.exit(1)
+        return super().cb_config(ctx, param, value)
 
     def run_discovery(self) -> str:
         # `--discover` builds the tap inside the SDK's ConfigValidationError guard but
@@ -111,6 +148,9 @@ class TapCRM(Tap):
         except ConfigValidationError as exc:
             for error in exc.errors or [str(exc)]:
                 self.logger.error("%s", error)
+            sys.exit(1)
+        except (FatalAPIError, PipedriveError, BudgetExhaustedError) as exc:
+            self.logger.error("%s", exc)
             sys.exit(1)
 
     @classmethod

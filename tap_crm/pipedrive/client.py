@@ -154,6 +154,15 @@ class PipedriveAccount:
             max_requests_per_window=self.config.get("max_requests_per_2s"),
         )
 
+    @property
+    def request_settings(self) -> dict[str, Any]:
+        """The user's retry settings for calls made outside the SDK (``api.iter_v2``)."""
+        return {
+            "tries": int(self.config.get("max_request_tries") or 10),
+            "timeout": float(self.config.get("request_timeout") or 120),
+            "log": self.logger.warning,
+        }
+
     @cached_property
     def _fields_session(self) -> requests.Session:
         return self.connection.session()
@@ -174,6 +183,7 @@ class PipedriveAccount:
                     self._fields_session,
                     self.connection.url(path),
                     what=f"reading custom fields of {stream_name}",
+                    **self.request_settings,
                 )
             )
         except api.AuthError:
@@ -186,6 +196,19 @@ class PipedriveAccount:
         return custom_fields.plan_columns(items, standard)
 
 
+def parsed_body(response: requests.Response) -> Any:
+    """The body ``validate_response`` checked and parsed (parsed again if it was not)."""
+    body = getattr(response, "parsed_body", None)
+    return response.json() if body is None else body
+
+
+def v1_pagination(body: Any) -> dict[str, Any]:
+    """v1's ``additional_data.pagination`` (empty when absent or not an object)."""
+    extra = body.get("additional_data") if isinstance(body, dict) else None
+    pagination = extra.get("pagination") if isinstance(extra, dict) else None
+    return pagination if isinstance(pagination, dict) else {}
+
+
 class CursorPaginator(JSONPathPaginator):
     """v2 ``additional_data.next_cursor``; keeps going past an empty page that has a cursor
     (the SDK would otherwise stop silently at the first empty page) and ends at a null one."""
@@ -194,9 +217,7 @@ class CursorPaginator(JSONPathPaginator):
         super().__init__("$.additional_data.next_cursor")
 
     def get_next(self, response: requests.Response) -> str | None:
-        body = getattr(response, "parsed_body", None)
-        if body is None:
-            body = response.json()
+        body = parsed_body(response)
         extra = body.get("additional_data") if isinstance(body, dict) else None
         cursor = extra.get("next_cursor") if isinstance(extra, dict) else None
         return str(cursor) if cursor else None
@@ -214,7 +235,7 @@ class OffsetPaginator(BaseAPIPaginator[int]):
         super().__init__(0)
 
     def get_next(self, response: requests.Response) -> int | None:
-        pagination = (response.json().get("additional_data") or {}).get("pagination") or {}
+        pagination = v1_pagination(parsed_body(response))
         if not pagination.get("more_items_in_collection"):
             return None
         next_start = pagination.get("next_start")
@@ -291,13 +312,10 @@ class PipedriveStream(RESTStream[Any]):
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
         if response.status_code == 404 and self.tolerate_missing:
             return
-        body = response.json(parse_float=decimal.Decimal)
-        response.parsed_body = body  # type: ignore[attr-defined]  # for the paginator: parse once
-        data = body.get("data") if isinstance(body, dict) else None
-        if isinstance(data, list):
-            yield from data
-        elif isinstance(data, dict):
-            yield data
+        body = getattr(response, "parsed_body", None)
+        if body is None:  # validate_response parses and checks; this is for direct callers
+            body = self._envelope(response)
+        yield from body.get("data") or []
 
     # -- errors and retries
 
@@ -342,6 +360,17 @@ class PipedriveStream(RESTStream[Any]):
             return
         if status >= 400:
             raise FatalAPIError(self.response_error_message(response))
+        # A 200 that is not the envelope (a proxy's page, a cut-short body, data of the wrong
+        # type) must end the run with one line, not read as an empty last page.
+        self._envelope(response)
+
+    def _envelope(self, response: requests.Response) -> dict[str, Any]:
+        try:
+            body = api.envelope(response, self._what, data="list", parse_float=decimal.Decimal)
+        except api.UnexpectedBodyError as exc:
+            raise FatalAPIError(str(exc)) from None
+        response.parsed_body = body  # type: ignore[attr-defined]  # parsed once, for paginators
+        return body
 
     def response_error_message(self, response: requests.Response) -> str:
         # The SDK's default adds the whole body and the header names; ours keeps to the
@@ -366,7 +395,7 @@ class PipedriveStream(RESTStream[Any]):
             if wait is None:
                 wait = api.rate_limit(response.headers).reset_seconds
             return wait if wait is not None else api.BURST_WINDOW_SECONDS
-        return float(min(2**attempt, 60))
+        return api.retry_wait(attempt + 1)
 
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_request_tries") or 10)

@@ -27,8 +27,10 @@ from tap_crm.pipedrive.client import (
     PipedriveStream,
     V2Stream,
     normalize_time,
+    parsed_body,
     read_ahead,
     rfc3339,
+    v1_pagination,
 )
 
 if TYPE_CHECKING:
@@ -371,8 +373,8 @@ class NotesPaginator(BaseAPIPaginator[tuple[str, int] | None]):
         super().__init__(None)
 
     def get_next(self, response: requests.Response) -> tuple[str, int] | None:
-        body = response.json()
-        pagination = (body.get("additional_data") or {}).get("pagination") or {}
+        body = parsed_body(response)
+        pagination = v1_pagination(body)
         rows = body.get("data") or []
         if not pagination.get("more_items_in_collection") or not rows:
             return None
@@ -495,6 +497,7 @@ class FollowersChangelogStream(V2Stream):
                 params,
                 page_size=self.page_size,
                 what=f"stream '{self.name}' listing changed parents",
+                **self.account.request_settings,
             )
             for path in self.parent_paths
         ]

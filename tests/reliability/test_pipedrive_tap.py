@@ -5,6 +5,9 @@ envelope, plain http to a remote host, an unreachable host, a runtime error afte
 
 from __future__ import annotations
 
+import copy
+import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,35 @@ from typing import Any
 import pytest
 
 from crm_sandbox.testing import SandboxHandle
-from tests.reliability.harness import Run, pd_config, run, tap_command
+from tests.reliability.harness import (
+    SECRET_CLIENT_ID,
+    SECRET_CLIENT_SECRET,
+    SECRET_TOKEN,
+    URL_PASSWORD,
+    Run,
+    catalog_for,
+    pd_config,
+    run,
+    tap_command,
+    target_command,
+)
+
+SIZE_DEALS = 40  # the reliability sandbox's size (tests/reliability/conftest.py)
+PERSON_INPUT = (
+    "\n".join(
+        json.dumps(message)
+        for message in (
+            {
+                "type": "SCHEMA",
+                "stream": "persons",
+                "schema": {"type": "object", "properties": {"name": {"type": "string"}}},
+                "key_properties": [],
+            },
+            {"type": "RECORD", "stream": "persons", "record": {"name": "Ada Lovelace"}},
+        )
+    )
+    + "\n"
+)
 
 BUDGET_LINE = "daily API budget is spent"
 
@@ -90,3 +121,153 @@ def test_budget_spent_in_a_concurrent_stream_stops_with_one_line(
         "parent_update_time",
         budget=50 + 20 + 150,
     )
+
+
+# ----------------------------------------------------------------------------- odd 200 bodies
+
+ODD_KINDS = ("html", "empty", "list", "empty_object", "truncated", "data_string", "data_object")
+ENVELOPE_LINE = "not its JSON envelope"
+
+
+@pytest.mark.parametrize("kind", ODD_KINDS)
+def test_an_odd_body_ends_the_stream_with_one_line_not_as_empty(
+    rsb: SandboxHandle, tmp_path: Path, kind: str
+) -> None:
+    config = pd_config(rsb, custom_field_columns=False)
+    command = tap_command(tmp_path, config, streams=["deals", "persons"])
+    rsb.configure(odd_body=kind, odd_body_rate=1.0, odd_body_path="/api/v2/persons")
+    done = run(command, tmp_path, timeout=120)
+    assert done.returncode == 1
+    done.assert_one_clear_line("/api/v2/persons", ENVELOPE_LINE, "api_url")
+    assert len(done.ids("deals")) == SIZE_DEALS  # the stream before it is whole
+    assert "persons" not in done.records
+    # no STATE claims persons were read
+    assert _bookmark(done.last_state, "persons") is None
+
+
+def test_after_an_odd_body_the_next_run_reads_everything(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    config = pd_config(rsb, custom_field_columns=False, page_size=5)
+    full = run(tap_command(tmp_path / "full", config, streams=["persons"]), tmp_path / "full")
+    everything = set(full.ids("persons"))
+    # some pages good, then a proxy's page (the sandbox's dice are seeded): the state stays
+    # within the good pages
+    rsb.configure(odd_body="html", odd_body_rate=0.5, odd_body_path="/api/v2/persons")
+    command = tap_command(tmp_path / "odd", config, streams=["persons"])
+    odd = run(command, tmp_path / "odd", timeout=120)
+    assert odd.returncode == 1
+    odd.assert_one_clear_line(ENVELOPE_LINE)
+    assert 0 < len(odd.ids("persons")) < len(everything)
+    bookmark = _bookmark(odd.last_state, "persons")
+    if bookmark is not None:
+        assert bookmark <= max(r["update_time"] for r in odd.records["persons"])
+    rsb.configure(odd_body="")
+    state = odd.last_state or {}
+    again = run(
+        tap_command(tmp_path / "again", config, streams=["persons"], state=state),
+        tmp_path / "again",
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert set(odd.ids("persons")) | set(again.ids("persons")) == everything
+
+
+@pytest.mark.parametrize(
+    ("stream", "path", "what"),
+    [
+        ("deals", "/api/v2/dealFields", "custom fields of deals"),  # discovery, via iter_v2
+        ("deal_followers_changelog", "/api/v2/deals/archived", "listing changed parents"),
+    ],
+)
+def test_an_odd_body_outside_the_sdk_is_one_line_too(
+    rsb: SandboxHandle, tmp_path: Path, stream: str, path: str, what: str
+) -> None:
+    config = pd_config(rsb)
+    command = tap_command(tmp_path, config, streams=[stream])
+    rsb.configure(odd_body="data_string", odd_body_rate=1.0, odd_body_path=path)
+    done = run(command, tmp_path, timeout=120)
+    assert done.returncode == 1
+    done.assert_one_clear_line(what, path, ENVELOPE_LINE)
+    assert "Config validation failed" not in done.stderr
+
+
+# ----------------------------------------------------------------------------- plain http, URLs
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"api_url": "http://acme.pipedrive.com"},
+        {"api_url": f"http://user:{URL_PASSWORD}@crm.example.com:8080"},
+        {
+            "api_url": "https://acme.pipedrive.com",
+            "api_token": None,
+            "client_id": SECRET_CLIENT_ID,
+            "client_secret": SECRET_CLIENT_SECRET,
+            "refresh_token": "rt-1234567890",
+            "oauth_token_file": "token.json",
+            "oauth_url": f"http://u:{URL_PASSWORD}@oauth.example.com",
+        },
+    ],
+)
+def test_plain_http_to_a_remote_host_is_refused_by_tap_and_target(
+    rsb: SandboxHandle, tmp_path: Path, settings: dict[str, Any]
+) -> None:
+    config = {k: v for k, v in {**pd_config(rsb), **settings}.items() if v is not None}
+    setting = "oauth_url" if "oauth_url" in settings else "api_url"
+    rsb.reset_counters()
+    tap = run(tap_command(tmp_path / "tap", config), tmp_path / "tap", timeout=60)
+    assert tap.returncode == 1
+    tap.assert_one_clear_line(setting, "https://", "loopback")
+    target = run(
+        target_command(tmp_path / "target", config),
+        tmp_path / "target",
+        stdin=PERSON_INPUT,
+        timeout=60,
+    )
+    assert target.returncode != 0
+    target.assert_one_clear_line(setting, "https://", "loopback")
+    for done in (tap, target):  # the host is named, never the password (harness checks too)
+        assert URL_PASSWORD not in done.stderr
+
+
+# ----------------------------------------------------------------------------- settings honoured
+
+
+def test_an_unreachable_host_gives_up_after_max_request_tries(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a loopback port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = {
+        "provider": "pipedrive",
+        "api_url": f"http://127.0.0.1:{port}",
+        "api_token": SECRET_TOKEN,
+        "max_request_tries": 2,
+        "request_timeout": 5,
+    }
+    done = run(tap_command(tmp_path, config), tmp_path, timeout=120)
+    assert done.returncode == 1
+    done.assert_one_clear_line("after 2 tries", "max_request_tries")
+    assert "Config validation failed" not in done.stderr
+
+
+def test_a_refused_token_is_one_line_without_config_validation_failed(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    config = pd_config(rsb, api_token="wrong-token")
+    done = run(tap_command(tmp_path, config), tmp_path, timeout=60)
+    assert done.returncode == 1
+    done.assert_one_clear_line("HTTP 401", "api_token")
+    assert "Config validation failed" not in done.stderr
+
+
+def test_a_catalog_selecting_an_unknown_stream_says_so(rsb: SandboxHandle, tmp_path: Path) -> None:
+    config = pd_config(rsb, custom_field_columns=False)
+    catalog = catalog_for(config, ["pipelines"])
+    typo = copy.deepcopy(next(s for s in catalog["streams"] if s["tap_stream_id"] == "pipelines"))
+    typo["tap_stream_id"] = typo["stream"] = "dealz"
+    catalog["streams"].append(typo)
+    done = run(tap_command(tmp_path, config, catalog=catalog), tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    done.assert_one_clear_line("catalog selects stream 'dealz'", "ignored")
+    assert done.ids("pipelines")

@@ -215,3 +215,123 @@ def test_a_window_spent_by_another_client_holds_everyone() -> None:
     budget.observe(limit=4, remaining=0, reset_seconds=2)
     budget.acquire()
     assert fake.now == pytest.approx(2.0)
+
+
+# ----------------------------------------------------------------------------- issue 10
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "what"),
+    [
+        (b"{}", "application/json", "without 'data'"),
+        (b"[]", "application/json", "a list where a JSON object was expected"),
+        (b"<html><body>Sign in</body></html>", "text/html", "an HTML page"),
+        (b"", "application/json", "an empty body"),
+        (b'{"success": true, "data": [{"id": 1}, {"id"', "application/json", "does not parse"),
+        (b'{"success": true, "data": "oops"}', "application/json", "'data' is a string"),
+        (b'{"success": true, "data": {"id": 1}}', "application/json", "'data' is an object"),
+    ],
+)
+def test_a_body_that_is_not_the_envelope_is_one_line_naming_the_endpoint(
+    body: bytes, content_type: str, what: str
+) -> None:
+    response = _response(200, body, {"Content-Type": content_type})
+    response.url = "http://user:pw-SECRET@127.0.0.1:8080/api/v2/deals?limit=500"
+    with pytest.raises(api.UnexpectedBodyError) as caught:
+        api.envelope(response, "stream 'deals'", data="list")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("stream 'deals': Pipedrive answered /api/v2/deals with a body")
+    assert what in message
+    assert "http://127.0.0.1:8080" in message  # the host, never the password or the query
+    assert "pw-SECRET" not in message
+    assert "limit=500" not in message
+
+
+def test_v1_empty_lists_and_objects_are_envelopes() -> None:
+    assert api.envelope(_response(200, {"success": True, "data": None}), data="list")
+    body = api.envelope(_response(200, {"success": True, "data": {"id": 1}}), data="object")
+    assert body["data"] == {"id": 1}
+
+
+class _Stub(requests.adapters.BaseAdapter):
+    def __init__(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        super().__init__()
+        self.answer = (status, body, content_type)
+        self.sent = 0
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.sent += 1
+        status, body, content_type = self.answer
+        response = requests.Response()
+        response.status_code = status
+        response._content = body
+        response.headers["Content-Type"] = content_type
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def test_iter_v2_refuses_a_wrong_shape_page_instead_of_ending_the_list() -> None:
+    session = requests.Session()
+    session.mount("https://", _Stub(200, b'{"success": true, "data": "oops"}'))
+    with pytest.raises(api.UnexpectedBodyError, match="'data' is a string"):
+        list(api.iter_v2(session, "https://acme.pipedrive.com/api/v2/dealFields"))
+    session.mount("https://", _Stub(200, b"<html></html>", "text/html"))
+    with pytest.raises(api.UnexpectedBodyError, match="HTML page"):
+        api.request_json(session, "GET", "https://acme.pipedrive.com/api/v2/deals/1")
+
+
+def test_request_json_honours_tries_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api.time, "sleep", lambda seconds: None)
+    stub = _Stub(503, b'{"success": false, "error": "down"}')
+    session = requests.Session()
+    session.mount("https://", stub)
+    lines: list[str] = []
+    with pytest.raises(api.PipedriveError, match="gave up after 2 tries"):
+        api.request_json(session, "GET", "https://acme.pipedrive.com/x", tries=2, log=lines.append)
+    assert stub.sent == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://acme.pipedrive.com",
+        "http://user:pw-SECRET@example.com:8080/base",
+        "http://10.0.0.5:8080",
+        "ftp://acme.pipedrive.com",
+        "https://",
+    ],
+)
+def test_plain_http_to_a_remote_host_is_refused_before_anything_is_sent(url: str) -> None:
+    for call in (
+        lambda: api.connect(api_url=url, api_token="t"),
+        lambda: api.make_auth(api_url=url, api_token="t"),
+        lambda: api.exchange_token(url + "/oauth/token", "c", "s", {"grant_type": "x"}),
+        lambda: api.authorization_url(url, "c", "http://127.0.0.1:1/callback"),
+        lambda: api.make_auth(
+            api_url="https://acme.pipedrive.com",
+            client_id="c",
+            client_secret="s",
+            refresh_token="r",
+            oauth_token_file="/nonexistent/token.json",
+            oauth_url=url,
+        ),
+    ):
+        with pytest.raises(api.PipedriveError) as caught:
+            call()
+        message = str(caught.value)
+        assert "\n" not in message
+        assert "pw-SECRET" not in message
+        assert "user" not in message
+        assert "http" in message
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9", "http://127.5.0.1"]
+)
+def test_plain_http_to_loopback_is_allowed(url: str) -> None:
+    assert api.connect(api_url=url, api_token="t").base_url == url

@@ -1,0 +1,42 @@
+"""What the tap's and the target's command lines share: reading the config files a user gave.
+
+The Singer SDK reads ``--config`` files while it parses the arguments, where a file that is
+not JSON ends in a traceback. ``config_file_problem`` finds that first and says it in one line
+(the file and the JSON problem; never the file's content, which holds the tokens).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def config_file_problem(paths: Iterable[str]) -> str | None:
+    """One line for the first ``--config`` file that cannot be used, else None (``ENV``, the
+    SDK's marker for environment variables, is no file)."""
+    for name in paths:
+        if name == "ENV":
+            continue
+        path = Path(name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return f"config file {name} does not exist; check the --config path"
+        except IsADirectoryError:
+            return f"config file {name} is a folder, not a JSON file; check the --config path"
+        except OSError as exc:
+            return f"config file {name} cannot be read ({exc.strerror}); check its permissions"
+        except UnicodeDecodeError:
+            return f"config file {name} is not UTF-8 text; save it as a JSON file"
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # exc.msg and the position only: the text around it may be a token
+            return (
+                f"config file {name} is not valid JSON ({exc.msg} at line {exc.lineno} "
+                f"column {exc.colno}); fix it, e.g. check commas and double quotes"
+            )
+        if not isinstance(value, dict):
+            return f'config file {name} holds JSON that is not an object; write {{"name": value}}'
+    return None
