@@ -9,6 +9,7 @@ Allowed values: research/pipedrive-api.md §2 (the official v2 client's JSDoc).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -89,6 +90,13 @@ def requested_names(setting: Any) -> tuple[str, frozenset[str]]:
             return "all", frozenset()
         if text.lower() == "none":
             return "none", frozenset()
+        if text.startswith("["):  # a JSON list given as text (an environment variable)
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list):
+                return requested_names(parsed)
         return "list", frozenset(p.strip() for p in text.split(",") if p.strip())
     if isinstance(setting, Iterable):
         return "list", frozenset(str(p).strip() for p in setting if str(p).strip())
@@ -105,7 +113,8 @@ def setting_problems(setting: Any) -> list[str]:
     if unknown:
         return [
             f"include_fields: {', '.join(unknown)} is not an include_fields value of any "
-            f'entity; use "all", "none" or names from {", ".join(sorted(known))}'
+            'entity; use "all", "none" or names listed in docs/columns.md (e.g. '
+            "activities_count, won_deals_count, people_count)"
         ]
     return []
 
