@@ -15,7 +15,7 @@ import logging
 import queue
 import threading
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, wraps
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -26,6 +26,7 @@ from singer_sdk.pagination import BaseAPIPaginator, JSONPathPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from crm_api import pipedrive as api
+from crm_api.urls import shown
 from tap_crm import PROGRESS_LOG_SECONDS
 from tap_crm.pipedrive import custom_fields
 from tap_crm.schema_files import load_schema
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from backoff.types import Details
     from singer_sdk import Tap
-    from singer_sdk.helpers.types import Auth, Context
+    from singer_sdk.helpers.types import Auth, Context, RequestFunc
 
 MAX_PAGE_SIZE = 500  # the API's maximum for v2 and v1 lists
 
@@ -396,6 +397,28 @@ class PipedriveStream(RESTStream[Any]):
                 wait = api.rate_limit(response.headers).reset_seconds
             return wait if wait is not None else api.BURST_WINDOW_SECONDS
         return api.retry_wait(attempt + 1)
+
+    def request_decorator(self, func: RequestFunc) -> RequestFunc:
+        # When backoff gives up, the SDK re-raises the last retriable error: a traceback. End
+        # in one line instead, saying how many tries were made and which setting allows more.
+        retried = super().request_decorator(func)
+
+        @wraps(func)
+        def call(*args: Any, **kwargs: Any) -> requests.Response:
+            try:
+                return retried(*args, **kwargs)
+            except RetriableAPIError as exc:
+                problem = str(exc)
+            except (requests.RequestException, ConnectionResetError) as exc:
+                problem = (
+                    f"{self._what}: {type(exc).__name__} talking to Pipedrive at "
+                    f"{shown(self.url_base)}"
+                )
+            raise FatalAPIError(
+                f"{problem} (gave up after {self.backoff_max_tries()} tries; see max_request_tries)"
+            ) from None
+
+        return call
 
     def backoff_max_tries(self) -> int:
         return int(self.config.get("max_request_tries") or 10)

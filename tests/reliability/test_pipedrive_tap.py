@@ -271,3 +271,15 @@ def test_a_catalog_selecting_an_unknown_stream_says_so(rsb: SandboxHandle, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     done.assert_one_clear_line("catalog selects stream 'dealz'", "ignored")
     assert done.ids("pipelines")
+
+
+@pytest.mark.parametrize("fault", [{"fault_rate": 1.0}, {"drop_rate": 1.0}])
+def test_a_stream_that_keeps_failing_gives_up_after_max_request_tries(
+    rsb: SandboxHandle, tmp_path: Path, fault: dict[str, float]
+) -> None:
+    config = pd_config(rsb, custom_field_columns=False, max_request_tries=2)
+    command = tap_command(tmp_path, config, streams=["pipelines"])
+    rsb.configure(**fault)
+    done = run(command, tmp_path, timeout=120)
+    assert done.returncode == 1
+    done.assert_one_clear_line("stream 'pipelines'", "after 2 tries", "max_request_tries")
