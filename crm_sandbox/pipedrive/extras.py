@@ -105,6 +105,9 @@ def _deal_counts(deals: Table, ids: Sequence[int], prefix: str = "") -> dict[str
 def first_won_time(deals: Table, rid: int, record: Record) -> str | None:
     """The first time the deal became won: its flow's first status change to won, or (a
     deal won from the start, with no such change) its won time."""
+    stored = deals.aux.get("flow", {})
+    if rid not in stored and record.get("status") != "won":
+        return None  # a seeded history changes the status only to the current one
     for change in flow.flow_of(deals, rid):
         if change["field_key"] == "status" and change["new_value"] == "won":
             return timefmt.iso(timefmt.parse_v1(change["log_time"]) or 0)
