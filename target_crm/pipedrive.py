@@ -22,6 +22,7 @@ import requests
 
 from crm_api import pipedrive as api
 from crm_api.pipedrive_fields import plan_columns
+from crm_api.pipedrive_include import read_only
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
 from target_crm.http import Transport, write_once
 from target_crm.values import plain, same
@@ -105,10 +106,16 @@ ENTITIES: dict[str, Spec] = {
                 "marketing_status",
                 "custom_fields",
                 "add_time",
+                "im",
+                "birthday",
+                "job_title",
+                "notes",
+                "postal_address",
             ]
         ),
         required=(("name",),),
         references={"org_id": "organizations"},
+        dates=frozenset({"birthday"}),
     ),
     "organizations": Spec(
         "/api/v2/organizations",
@@ -154,6 +161,7 @@ ENTITIES: dict[str, Spec] = {
                 "public_description",
                 "priority",
                 "note",
+                "outcome",
             ]
         ),
         required=(("subject",), ("type",)),
@@ -185,6 +193,9 @@ ENTITIES: dict[str, Spec] = {
         booleans=frozenset({"is_linkable"}),
     ),
 }
+
+# Person fields Pipedrive accepts only with contact sync on (research §6).
+CONTACT_SYNC = ("im", "birthday", "job_title", "notes", "postal_address")
 
 NOTE_LINKS = ("deal_id", "person_id", "org_id", "lead_id", "project_id", "task_id")
 NOTE_PINS = tuple(
@@ -450,12 +461,21 @@ class EntityV2(EntityWriter):
                 continue  # read-only in v2: sent as the primary participant below
             elif self.stream == "persons" and name in ("first_name", "last_name"):
                 continue  # folded into name below
+            elif name in read_only(self.stream):
+                self.account.warn_once(
+                    self.stream, name, "is computed by Pipedrive (a read-only include_fields extra)"
+                )
             elif name not in label_columns:
                 self.account.warn_once(self.stream, name, "is not writable in Pipedrive v2")
         if self.stream == "persons":
-            for contact in ("emails", "phones"):
+            if isinstance(body.get("postal_address"), str):
+                body["postal_address"] = {"value": body["postal_address"]}
+            for contact in ("emails", "phones", "im"):
                 if contact in body:
                     body[contact] = _contacts(body[contact])
+            for name in CONTACT_SYNC:  # an account without contact sync refuses them (403):
+                if body.get(name) in (None, [], ""):  # send them only with a value
+                    body.pop(name, None)
             if not body.get("name") and (record.get("first_name") or record.get("last_name")):
                 parts = (record.get("first_name"), record.get("last_name"))
                 body["name"] = " ".join(str(p) for p in parts if p)
