@@ -20,6 +20,8 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 
 from crm_api import pipedrive as api
+from crm_api import pipedrive_include
+from tap_crm.pipedrive import custom_fields
 from tap_crm.pipedrive.client import (
     IncrementalV2Stream,
     OffsetPaginator,
@@ -96,6 +98,18 @@ SETTINGS: list[th.Property] = [
         "`<name>_label` / `<name>_labels` with the option labels.",
     ),
     th.Property(
+        "include_fields",
+        th.CustomType({"type": ["string", "array"], "items": {"type": "string"}}),
+        default="all",
+        description="Pipedrive: the v2 `include_fields` extras to ask the deals, persons, "
+        "organizations and activities lists for (counts such as `activities_count`, "
+        "`won_deals_count`, `people_count`, `next_activity_id`, `first_won_time`, deal "
+        "`source_lead_id`, activity `attendees` ...; API v1 sent them by default). `all` "
+        "(default: every extra except the Campaigns-only `marketing_status`/`doi_status`), "
+        "`none`, or the names to ask for, as a list or comma-separated. No extra request "
+        "and no documented extra token cost. See docs/columns.md.",
+    ),
+    th.Property(
         "max_concurrent_requests",
         th.IntegerType(minimum=1, maximum=32),
         default=8,
@@ -133,13 +147,39 @@ def config_problems(config: dict[str, Any]) -> list[str]:
         client_secret=config.get("client_secret"),
         refresh_token=config.get("refresh_token"),
         oauth_token_file=config.get("oauth_token_file"),
-    )
+    ) + pipedrive_include.setting_problems(config.get("include_fields", "all"))
 
 
 # ----------------------------------------------------------------------------- entity streams
 
 
-class DealsStream(IncrementalV2Stream):
+class ExtrasV2Stream(IncrementalV2Stream):
+    """A v2 entity list that also asks for its ``include_fields`` extras (the setting
+    ``include_fields``). The API documents no limit on how many one request may name (unlike
+    ``custom_fields=``, max 15, which the tap never sends: all custom fields come by default),
+    so one list call carries them all. Extras not asked for leave the schema too."""
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        setting = self.account.config.get("include_fields", "all")  # before SDK init too
+        return pipedrive_include.chosen(self.name, setting)
+
+    def build_schema(self) -> dict[str, Any]:
+        schema = super().build_schema()  # custom-field names planned against every extra
+        custom_fields.remember(self.account, self.name, self._custom_columns)
+        dropped = set(pipedrive_include.INCLUDE_FIELDS.get(self.name, ())) - set(self.extras)
+        for name in dropped:
+            schema["properties"].pop(name, None)
+        return schema
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        params = super().get_url_params(context, next_page_token)
+        if self.extras:
+            params["include_fields"] = ",".join(self.extras)
+        return params
+
+
+class DealsStream(ExtrasV2Stream):
     """Deals, including deleted ones (the API keeps them 30 days) and archived ones, so a
     warehouse learns of deletions (``is_deleted``) and archiving (``is_archived``).
 
@@ -173,17 +213,17 @@ class DealsStream(IncrementalV2Stream):
         return super().get_starting_timestamp(None)
 
 
-class PersonsStream(IncrementalV2Stream):
+class PersonsStream(ExtrasV2Stream):
     name = "persons"
     path = "/api/v2/persons"
 
 
-class OrganizationsStream(IncrementalV2Stream):
+class OrganizationsStream(ExtrasV2Stream):
     name = "organizations"
     path = "/api/v2/organizations"
 
 
-class ActivitiesStream(IncrementalV2Stream):
+class ActivitiesStream(ExtrasV2Stream):
     name = "activities"
     path = "/api/v2/activities"
 
@@ -278,7 +318,8 @@ class LeadsStream(V1ListStream):
     """Leads, archived ones included (v1: the API has no v2 leads list and no change filter,
     so the list is read whole, ordered by creation time so edits cannot shift the pages).
     Leads use the deal fields; their values arrive as top-level hash keys and are gathered
-    into ``custom_fields`` like the v2 entities'.
+    into ``custom_fields`` like the v2 entities', and become readable typed columns from the
+    deal fields, named by the same rule as the deals' columns (no extra request).
 
     Since 2025-04 the docs say ``/v1/leads`` lists only leads that are not archived and
     ``/v1/leads/archived`` the archived ones (``archived_status`` removed). Older accounts'
@@ -289,6 +330,7 @@ class LeadsStream(V1ListStream):
     name = "leads"
     path = "/v1/leads"
     extra_params = {"sort": "add_time ASC"}
+    _custom_columns: list[custom_fields.CustomColumn] = []  # set by build_schema
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         # Two request sequences, one stream: get_records is the SDK's place for that.
@@ -305,9 +347,21 @@ class LeadsStream(V1ListStream):
             params["archived_status"] = "not_archived"
         return params
 
+    def build_schema(self) -> dict[str, Any]:
+        schema = super().build_schema()
+        self._custom_columns = custom_fields.lead_columns(self.account, schema["properties"])
+        custom_fields.add_to_schema(schema, self._custom_columns, with_labels=self.with_labels)
+        return schema
+
+    @property
+    def with_labels(self) -> bool:
+        return bool(self.account.config.get("custom_field_option_labels", True))
+
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         hashes = [key for key in row if _CUSTOM_KEY.match(key)]
         row["custom_fields"] = {key: row.pop(key) for key in hashes}
+        if self._custom_columns:
+            custom_fields.apply(row, self._custom_columns, with_labels=self.with_labels)
         return super().post_process(row, context)
 
 
