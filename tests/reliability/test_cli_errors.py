@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import run
+from tests.reliability.harness import SECRET_CLIENT_ID, SECRET_CLIENT_SECRET, URL_PASSWORD, run
 
 BAD_FILES = {
     "truncated": (
@@ -41,3 +41,28 @@ def test_a_missing_config_file_is_one_line(tmp_path: Path, command: str) -> None
     done = run([sys.executable, "-m", command, "--config", str(missing)], tmp_path, timeout=60)
     assert done.returncode == 1
     done.assert_one_clear_line(str(missing), "does not exist")
+
+
+@pytest.mark.parametrize("option", ["--oauth-url", "--api-url"])
+def test_crm_oauth_refuses_plain_http_to_a_remote_host(tmp_path: Path, option: str) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "crm_api.oauth_cli",
+        "--client-id",
+        SECRET_CLIENT_ID,
+        "--client-secret",
+        SECRET_CLIENT_SECRET,
+        "--token-file",
+        str(tmp_path / "token.json"),
+        option,
+        f"http://user:{URL_PASSWORD}@oauth.example.com",
+        "--port",
+        "0",
+        "--timeout",
+        "1",
+    ]
+    done = run(command, tmp_path, timeout=60)
+    assert done.returncode == 1
+    done.assert_one_clear_line(option, "https://", "loopback")
+    assert "Open this URL" not in done.stdout  # refused before anything is shown or sent

@@ -110,3 +110,24 @@ def test_a_new_connection_gets_a_fresh_budget_after_an_exhausted_one() -> None:
     assert api.shared_budget("https://x.example", "tok-governor-test") is first
     first.exhaust("spent")
     assert api.shared_budget("https://x.example", "tok-governor-test") is not first
+
+
+def test_a_long_retry_after_hold_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    budget = RequestBudget(0, 2.0)
+    session = api.PipedriveSession(budget, api.ApiTokenAuth("t"))
+    session.mount("https://", _Adapter((429, {"Retry-After": "30"})))
+    with caplog.at_level("WARNING", logger="crm_api.pipedrive"):
+        session.get("https://acme.pipedrive.com/api/v2/deals")
+    assert any("waits 30 s" in r.getMessage() for r in caplog.records)
+
+
+def test_request_json_logs_a_long_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(api.time, "sleep", lambda seconds: None)
+    session = requests.Session()
+    session.mount("https://", _Adapter((503, {})))
+    lines: list[str] = []
+    with pytest.raises(api.PipedriveError, match="gave up after 4 tries"):
+        api.request_json(session, "GET", "https://acme.pipedrive.com/x", tries=4, log=lines.append)
+    assert len(lines) == 1  # waits of 1 and 2 s pass quietly; the 4 s one says what it waits for
+    assert "retrying in 4 s (try 4 of 4)" in lines[0]
+    assert "HTTP 503" in lines[0]
