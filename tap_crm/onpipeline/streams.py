@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from crm_api.onpipeline import (
     CUSTOM_FIELD_TABLES,
@@ -409,9 +409,12 @@ def discover_streams(tap: Tap) -> list[Stream]:
                 columns[stream_name] = custom_field_columns(
                     client.custom_fields(table), _base_properties(stream_name)
                 )
-    except (OnpipelineConfigError, OnpipelineError) as exc:
-        # A refused setting or token: one line from the SDK's CLI, no traceback.
+    except OnpipelineConfigError as exc:  # a setting to change: the SDK's config line
         raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+    except OnpipelineError as exc:
+        # A refused token, an odd answer, no answer: a runtime problem, one line from the
+        # tap's CLI (not followed by the SDK's "Config validation failed").
+        raise FatalAPIError(str(exc)) from None
     streams: list[Stream] = []
     for stream_type in STREAM_TYPES:
         name: str = stream_type.name  # type: ignore[misc]  # a class attribute on our streams

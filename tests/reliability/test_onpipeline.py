@@ -332,6 +332,18 @@ def test_a_bad_tap_setting_is_one_line_naming_it(
     assert not done.records
 
 
+@pytest.mark.parametrize("discover", [False, True], ids=["sync", "discover"])
+def test_a_refused_token_is_a_runtime_line_not_a_config_validation_failure(
+    rsb: SandboxHandle, tmp_path: Path, discover: bool
+) -> None:
+    config = tap_config(rsb, api_token="tok-wrong")
+    extra = ["--discover"] if discover else []
+    done = run(tap_command(tmp_path, config, extra_args=extra), tmp_path)
+    assert done.returncode != 0
+    done.assert_one_clear_line("Onpipeline ListCustomFields failed: 401", "api_token")
+    assert "Config validation failed" not in done.stderr  # issue 10 item 9: a second line
+
+
 TARGET_BAD_SETTINGS = [
     pytest.param({"api_token": ""}, ("api_token is empty",), id="empty-token"),
     pytest.param({"api_token": "tok-wrong"}, ("401", "api_token"), id="wrong-token"),
