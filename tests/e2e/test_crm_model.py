@@ -41,6 +41,7 @@ MODELS = (
     "crm_pipelines",
     "crm_stages",
     "crm_deal_changes",
+    "crm_custom_field_values",
 )
 # crm model -> the sandbox's Pipedrive entity / Onpipeline entity it holds (None: not there).
 ENTITIES: dict[str, tuple[str | None, str | None]] = {
@@ -65,7 +66,9 @@ KEYS = {
     "crm_pipelines": "pipeline_key",
     "crm_stages": "stage_key",
     "crm_deal_changes": "deal_change_key",
+    "crm_custom_field_values": "custom_field_value_key",
 }
+CUSTOM_FIELD_ENTITIES = {"deal": "deals", "person": "persons", "organization": "organizations"}
 
 
 class Built:
@@ -246,6 +249,43 @@ def test_row_counts_equal_the_sandbox(built: Built, model_sandbox: SandboxHandle
     assert per_provider(built.rows("crm_deal_changes")) == {
         "pipedrive": pipedrive_deal_changes(model_sandbox)
     }
+    assert per_provider(built.rows("crm_custom_field_values")) == {
+        "pipedrive": sum(
+            len(pipedrive_custom_values(record))
+            for entity in CUSTOM_FIELD_ENTITIES.values()
+            for record in pipedrive_live(model_sandbox, entity)
+        ),
+        "onpipeline": len(onpipeline_custom_values(model_sandbox)),
+    }
+
+
+def pipedrive_custom_values(record: dict[str, Any]) -> dict[str, Any]:
+    """The custom fields of a record that hold a value (an object: its main `value`)."""
+    values = {}
+    for key, value in (record.get("custom_fields") or {}).items():
+        if isinstance(value, dict):
+            value = value.get("value")
+        if value not in (None, "", []):
+            values[key] = value
+    return values
+
+
+def onpipeline_custom_values(sandbox: SandboxHandle) -> dict[tuple[str, str, str], str]:
+    """(entity, record id, field name) -> value of every Onpipeline custom field that is set."""
+    names = {
+        (table, field["ID"]): field["Name"]
+        for table, fields in sandbox.control("GET", "/onpipeline/summary")["custom_fields"].items()
+        for field in fields
+    }
+    ids = {"deal": "DealID", "person": "PersonID", "organization": "OrgID"}
+    values = {}
+    for entity, stream in CUSTOM_FIELD_ENTITIES.items():
+        for record in onpipeline_records(sandbox, stream):
+            for extra in record["Extra"]:
+                if extra["Value"] != "":
+                    name = names[(stream.capitalize(), extra["ID"])]
+                    values[(entity, record[ids[entity]], name)] = extra["Value"]
+    return values
 
 
 def test_unified_rows_carry_the_crm_values(built: Built, model_sandbox: SandboxHandle) -> None:
@@ -302,6 +342,27 @@ def test_unified_rows_carry_the_crm_values(built: Built, model_sandbox: SandboxH
             sandbox_record(model_sandbox, "persons", record["PersonID"])
         )
         assert persons[key]["createdat"] == created.replace(tzinfo=None)
+
+
+def test_custom_fields_by_readable_name(built: Built, model_sandbox: SandboxHandle) -> None:
+    values = {
+        (row["provider"], row["entity"], row["recordid"], row["fieldname"]): row["value"]
+        for row in built.rows("crm_custom_field_values")
+    }
+    onpipeline = {key: value for key, value in values.items() if key[0] == "onpipeline"}
+    assert onpipeline == {
+        ("onpipeline", *key): value
+        for key, value in onpipeline_custom_values(model_sandbox).items()
+    }
+    # Pipedrive option fields by label, as tap-crm's own <name>_label(s) columns give them.
+    for deal in built.warehouse.rows("pipedrive", "deals"):
+        industry = values.get(("pipedrive", "deal", str(deal["id"]), "Industry"))
+        assert industry == deal["industrylabel"]
+        channels = deal["channelslabels"]
+        if isinstance(channels, str):  # DuckDB hands JSON back as text
+            channels = json.loads(channels)
+        expected = ", ".join(channels) if channels else None
+        assert values.get(("pipedrive", "deal", str(deal["id"]), "Channels")) == expected
 
 
 def test_both_warehouses_build_the_same_model(built_duckdb: Built, built_postgres: Built) -> None:

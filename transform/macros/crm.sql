@@ -90,3 +90,63 @@ cast({{ expr }} as {{ dbt.type_timestamp() }})
 {% macro crm_setting(name) -%}
 {{ return(env_var('CRM_' ~ name | upper, var(name))) }}
 {%- endmacro %}
+
+{#- Inside a JSON value (not a list column): its object keys, one row each, in a select list. -#}
+{% macro crm_json_keys(expr) -%}
+{{ return(adapter.dispatch('crm_json_keys')(expr)) }}
+{%- endmacro %}
+{% macro default__crm_json_keys(expr) -%}
+jsonb_object_keys({{ expr }})
+{%- endmacro %}
+{% macro duckdb__crm_json_keys(expr) -%}
+unnest(json_keys({{ expr }}))
+{%- endmacro %}
+
+{#- The member of a JSON object named by a column's value. -#}
+{% macro crm_json_member(expr, key_expr) -%}
+({{ expr }} -> {{ key_expr }})
+{%- endmacro %}
+
+{#- object, array, null or scalar. -#}
+{% macro crm_json_kind(expr) -%}
+{{ return(adapter.dispatch('crm_json_kind')(expr)) }}
+{%- endmacro %}
+{% macro default__crm_json_kind(expr) -%}
+case jsonb_typeof({{ expr }}) when 'object' then 'object' when 'array' then 'array'
+    when 'null' then 'null' else 'scalar' end
+{%- endmacro %}
+{% macro duckdb__crm_json_kind(expr) -%}
+case json_type({{ expr }}) when 'OBJECT' then 'object' when 'ARRAY' then 'array'
+    when 'NULL' then 'null' else 'scalar' end
+{%- endmacro %}
+
+{#- A JSON scalar as text (a string without its quotes). -#}
+{% macro crm_json_scalar_text(expr) -%}
+{{ return(adapter.dispatch('crm_json_scalar_text')(expr)) }}
+{%- endmacro %}
+{% macro default__crm_json_scalar_text(expr) -%}
+({{ expr }} #>> '{}')
+{%- endmacro %}
+{% macro duckdb__crm_json_scalar_text(expr) -%}
+json_extract_string({{ expr }}, '$')
+{%- endmacro %}
+
+{#- The elements of a JSON array value, and their 1-based positions, in a select list. -#}
+{% macro crm_json_array_elements(expr) -%}
+{{ return(adapter.dispatch('crm_json_array_elements')(expr)) }}
+{%- endmacro %}
+{% macro default__crm_json_array_elements(expr) -%}
+jsonb_array_elements({{ expr }})
+{%- endmacro %}
+{% macro duckdb__crm_json_array_elements(expr) -%}
+unnest(cast({{ expr }} as json[]))
+{%- endmacro %}
+{% macro crm_json_array_index(expr) -%}
+{{ return(adapter.dispatch('crm_json_array_index')(expr)) }}
+{%- endmacro %}
+{% macro default__crm_json_array_index(expr) -%}
+generate_series(1, jsonb_array_length({{ expr }}))
+{%- endmacro %}
+{% macro duckdb__crm_json_array_index(expr) -%}
+generate_subscripts(cast({{ expr }} as json[]), 1)
+{%- endmacro %}
