@@ -101,8 +101,10 @@ class IdMap:
 
     # --- creates in flight ---------------------------------------------------------------
 
-    def mark_pending(self, stream: str, key: str) -> None:
-        """A create for ``key`` is about to be sent (committed before it leaves)."""
+    def mark_pending(self, stream: str, key: str, *, answered: bool = False) -> None:
+        """A create for ``key`` is about to be sent (committed before it leaves); or, with
+        ``answered``, it got an answer that does not tell whether it was applied: the next
+        run looks for it without waiting for it to land."""
         with self._lock:
             if self._overlay is not None:
                 return  # a dry run sends nothing
@@ -110,7 +112,7 @@ class IdMap:
                 self._db.execute(
                     "INSERT OR REPLACE INTO pending (provider, stream, source_key, sent_at) "
                     "VALUES (?, ?, ?, ?)",
-                    (self.provider, stream, key, time.time()),
+                    (self.provider, stream, key, 0.0 if answered else time.time()),
                 )
 
     def drop_pending(self, stream: str, key: str) -> None:

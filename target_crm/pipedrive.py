@@ -17,6 +17,7 @@ from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 
@@ -24,7 +25,7 @@ from crm_api import pipedrive as api
 from crm_api.pipedrive_fields import plan_columns
 from crm_api.pipedrive_include import read_only
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
-from target_crm.http import Transport, write_once
+from target_crm.http import FatalApiError, Transport, write_once
 from target_crm.values import plain, same
 
 logger = logging.getLogger("target-crm.pipedrive")
@@ -347,13 +348,15 @@ class PipedriveAccount:
 
     # --- calls -------------------------------------------------------------------------
 
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any | None:
-        """GET; None on 404/410."""
+    def get_json(
+        self, path: str, params: Mapping[str, Any] | None = None, *, data: str = "list"
+    ) -> Any | None:
+        """GET; None on 404/410. ``data``: "list" or "object", what the envelope holds."""
         response = self.transport.send("GET", path, params=params)
         if response.status_code in (404, 410):
             return None
         self._raise_for_record(response)
-        return response.json()
+        return _envelope(response, data)
 
     def iter_list(
         self, path: str, params: Mapping[str, Any] | None = None
@@ -373,6 +376,7 @@ class PipedriveAccount:
         response = self.transport.send(method, path, json=dict(body))
         if response.status_code not in (404, 410):
             self._raise_for_record(response)
+            _envelope(response, "record")  # a proxy's page is no proof the change was made
         return response
 
     def create(
@@ -389,8 +393,8 @@ class PipedriveAccount:
         if isinstance(result, str):
             return result
         self._raise_for_record(result)
-        data = (result.json() or {}).get("data") or {}
-        return str(data["id"])
+        # An odd answer may hide a create the API applied: it stays pending in the id map
+        return str(_envelope(result, "record", maybe_applied=True)["data"]["id"])
 
     @staticmethod
     def _raise_for_record(response: requests.Response) -> None:
@@ -400,6 +404,26 @@ class PipedriveAccount:
                 api_message=_api_message(response),
                 status=response.status_code,
             )
+
+
+def _envelope(
+    response: requests.Response, data: str, *, maybe_applied: bool = False
+) -> dict[str, Any]:
+    """The answer's JSON envelope (crm_api's one check, shared with the tap). Anything else
+    (HTML, empty, cut short, a list, ``{}``, ``data`` of the wrong type) ends the load: read
+    as "nothing there", a record would be created twice. ``data="record"``: an object with
+    an id."""
+    try:
+        body = api.envelope(response, data="list" if data == "list" else "object")
+        if data == "record" and body["data"].get("id") is None:
+            raise api.UnexpectedBodyError(
+                f"Pipedrive answered {response.request.method} {urlparse(response.url).path} "
+                "with a JSON envelope whose data has no id "
+                "(not the record written); check api_url and any proxy in between"
+            )
+    except api.PipedriveError as exc:
+        raise FatalApiError(str(exc), maybe_applied=maybe_applied) from None
+    return body
 
 
 def _api_message(response: requests.Response) -> str:
@@ -607,7 +631,7 @@ class EntityV2(EntityWriter):
         return custom
 
     def fetch(self, crm_id: str) -> dict[str, Any] | None:
-        body = self.account.get_json(f"{self.spec.path}/{_numeric(crm_id)}")
+        body = self.account.get_json(f"{self.spec.path}/{_numeric(crm_id)}", data="record")
         data = (body or {}).get("data")
         if not data or data.get("is_deleted"):
             return None
@@ -705,7 +729,7 @@ class Notes(EntityWriter):
         return lambda data: [data.get(name)]
 
     def fetch(self, crm_id: str) -> dict[str, Any] | None:
-        body = self.account.get_json(f"{self.path}/{_numeric(crm_id)}")
+        body = self.account.get_json(f"{self.path}/{_numeric(crm_id)}", data="record")
         data = (body or {}).get("data")
         if not data or data.get("active_flag") is False:
             return None
@@ -828,6 +852,8 @@ class Followers(EntityWriter):
             if result.status_code == 400 and self._is_following(body):
                 return "unchanged"  # added meanwhile: v2 answers 400 for an existing follower
             PipedriveAccount._raise_for_record(result)
+        if isinstance(result, requests.Response):
+            _envelope(result, "object", maybe_applied=True)
         return "created"
 
     def fetch(self, crm_id: str) -> dict[str, Any] | None:  # pragma: no cover - links only

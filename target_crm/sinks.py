@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from singer_sdk import Target
 
 INVALID = "_target_crm_invalid"  # set on a record that failed validation; never sent
+ABSENT_KEYS = "_target_crm_absent_keys"  # key properties the record lacks (put back as absent)
 UNRESOLVED = "\0unresolved reference"  # stands for a reference no CRM id exists for
 logger = logging.getLogger("target-crm")
 
@@ -190,8 +191,37 @@ class CRMSink(BatchSink):
         if isinstance(validator, KeepingValidator) and validator.problem is not None:
             problem, original = validator.problem
             validator.problem = None
-            return {**original, INVALID: problem}
+            record = {**original, INVALID: problem}
+        return self._check_keys(record)
+
+    def _check_keys(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Key properties the record lacks: a CRM id means "not in the CRM yet" (match or
+        create); a source key is a rejected record (it could not be found on a re-run).
+
+        The SDK ends the whole load on a record missing a key property; the absent ones are
+        set to None for its check and removed again in ``process_record``.
+        """
+        absent = [name for name in self.key_properties if name not in record]
+        if absent:
+            record = {**record, **dict.fromkeys(absent), ABSENT_KEYS: absent}
+        if INVALID in record:
+            return record
+        missing = [
+            name
+            for name in self._source_key_names()
+            if name in self.key_properties and record.get(name) in (None, "")
+        ]
+        if missing:
+            record[INVALID] = (
+                f"no value for key property {', '.join(missing)} (its SCHEMA's key_properties): "
+                "a record without its key cannot be told apart from the others on the next run"
+            )
         return record
+
+    def process_record(self, record: dict, context: dict) -> None:
+        for name in record.pop(ABSENT_KEYS, ()):
+            record.pop(name, None)
+        super().process_record(record, context)
 
     # --- the batch ---------------------------------------------------------------------
 
@@ -310,15 +340,22 @@ class CRMSink(BatchSink):
             return None
         return self.writer.crm_id_of(record)
 
-    def _source_key(self, record: Mapping[str, Any]) -> str | None:
-        """The source system's key: the stream's key properties, unless they hold CRM ids."""
+    def _source_key_names(self) -> list[str]:
+        """The key properties that hold the source system's key (none when they hold CRM ids)."""
         keys = list(self.key_properties)
         id_field = self.writer.id_field
         if self.run.record_ids == "source":
             keys = keys or [id_field]
         elif id_field in keys:
-            return None
-        if not keys or self.writer.is_link:
+            return []
+        if self.writer.is_link:
+            return []
+        return keys
+
+    def _source_key(self, record: Mapping[str, Any]) -> str | None:
+        """The source system's key: the stream's key properties, unless they hold CRM ids."""
+        keys = self._source_key_names()
+        if not keys:
             return None
         values = [record.get(name) for name in keys]
         if any(value is None or value == "" for value in values):
@@ -459,9 +496,11 @@ class CRMSink(BatchSink):
             try:
                 created = self.writer.create(body)
             except (RefusedError, FatalApiError) as exc:
-                surely_not = isinstance(exc, RefusedError) or not exc.maybe_applied
-                if pending is not None and surely_not:  # the API said no: nothing was created
-                    run.idmap.drop_pending(self.stream_name, pending)
+                if pending is not None:
+                    if isinstance(exc, FatalApiError) and exc.maybe_applied:
+                        run.idmap.mark_pending(self.stream_name, pending, answered=True)
+                    else:  # the API said no: nothing was created
+                        run.idmap.drop_pending(self.stream_name, pending)
                 raise
             crm_id, outcome = created.crm_id, created.outcome
             if pending is not None and pending != source_key:

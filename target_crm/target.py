@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from types import FrameType
@@ -12,7 +13,10 @@ from typing import Any
 
 from singer_sdk import Sink, Target
 from singer_sdk import typing as th
-from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
+from singer_sdk.io_base import SingerReader
+from singer_sdk.singerlib.exceptions import InvalidInputLine
+from singer_sdk.singerlib.json import deserialize_json
 
 from crm_api.cli import config_file_problem
 from crm_api.onpipeline import OnpipelineConfigError
@@ -50,11 +54,77 @@ class StoppedError(Exception):
         self.abandoned = abandoned
 
 
+class BadLineError(Exception):
+    """An input line that is not a Singer message; ``str`` names the line."""
+
+
+class RecordBeforeSchemaError(TargetSetupError, RecordsWithoutSchemaException):
+    """A RECORD before its stream's SCHEMA: the SDK's error, as one line."""
+
+
+class CRMReader(SingerReader):
+    """The SDK's reader, but a bad input line ends the *input*, not the run.
+
+    With the SDK's reader a line that is not JSON, not an object, of no known type, or a
+    RECORD before its SCHEMA raises a traceback out of the read loop, and the records
+    buffered before it are never written. Here the read stops at that line: the target then
+    writes what came before, emits the STATE that is true, and ends with one line naming
+    the bad one (``problem``), exit 1.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.line_number = 0
+        self.problem: TargetSetupError | None = None
+
+    def process_lines(self, file_input: Any, callbacks: dict[str, Any]) -> Any:
+        self.line_number = 0
+        try:
+            return super().process_lines(file_input, callbacks)
+        except (BadLineError, InvalidInputLine, RecordsWithoutSchemaException) as exc:
+            text = str(exc.args[0] if exc.args else exc).split(". Check that")[0]
+            if not isinstance(exc, BadLineError):
+                text = f"input line {self.line_number}: {text[:300]}"
+            kind = (
+                RecordBeforeSchemaError
+                if isinstance(exc, RecordsWithoutSchemaException)
+                else TargetSetupError
+            )
+            self.problem = kind(
+                f"{text}; the input ends there (the records before it are written): fix what "
+                "produces the input and run again"
+            )
+            return Counter()
+
+    def deserialize_json(self, line: str) -> dict:
+        self.line_number += 1
+        try:
+            message = deserialize_json(line)
+        except ValueError as exc:
+            raise BadLineError(
+                f"input line {self.line_number} is not JSON ({str(exc)[:120]})"
+            ) from None
+        if not isinstance(message, dict):
+            kind = type(message).__name__
+            raise BadLineError(
+                f"input line {self.line_number} is a JSON {kind}, not a Singer message object"
+            )
+        return message
+
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        raise BadLineError(
+            f"input line {self.line_number} has the unknown message type "
+            f"{str(message_dict.get('type'))[:40]!r} (known: SCHEMA, RECORD, STATE, "
+            "ACTIVATE_VERSION, BATCH)"
+        )
+
+
 class TargetCRM(Target):
     """Singer target that creates and updates records in Pipedrive or Onpipeline."""
 
     name = "target-crm"
     default_sink_class = CRMSink
+    message_reader_class = CRMReader
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -264,7 +334,10 @@ class TargetCRM(Target):
         run.executor.shutdown()
         run.idmap.close()
         run.report.close()
-        self._print_summary()
+        problem = getattr(self.message_reader, "problem", None)
+        self._print_summary(check=problem is None)
+        if problem is not None:
+            raise problem
 
     def _write_state_message(self, state: dict) -> None:
         """Hold STATE while records wait for their references: they are not written yet."""
@@ -318,10 +391,12 @@ class TargetCRM(Target):
             abandoned,
         )
 
-    def _print_summary(self) -> None:
+    def _print_summary(self, *, check: bool = True) -> None:
         report = self.run.report
         title = "target-crm dry run: nothing was written" if report.dry_run else "target-crm"
         print(f"{title}\n{report.table()}", file=sys.stderr, flush=True)
+        if not check:
+            return
         limit = int(self.config.get("max_rejected_records") or 0)
         if report.rejected > limit:
             where = report.rejected_path or "set rejected_records_path to keep them"

@@ -30,7 +30,6 @@ from singer_sdk.testing.target_tests import (
     TargetOptionalAttributes,
     TargetPrimaryKeyUpdates,
     TargetRecordBeforeSchemaTest,
-    TargetRecordMissingKeyProperty,
     TargetRecordMissingOptionalFields,
     TargetSchemaNoProperties,
     TargetSchemaUpdates,
@@ -97,7 +96,6 @@ target_suite = SingerTestSuite(
         TargetOptionalAttributes,
         TargetPrimaryKeyUpdates,
         TargetRecordBeforeSchemaTest,
-        TargetRecordMissingKeyProperty,
         TargetRecordMissingOptionalFields,
         TargetSchemaNoProperties,
         TargetSchemaUpdates,
@@ -111,6 +109,10 @@ target_suite = SingerTestSuite(
         #   relays only the latest STATE after a full drain); our STATE rule is tested in
         #   test_target_pipedrive.py (test_state_is_emitted_only_after_the_records_before_it_
         #   are_written).
+        # - TargetRecordMissingKeyProperty: it expects the SDK's MissingKeyPropertiesError, which
+        #   ended the whole load (issue 10 defect 6). A missing CRM id key means a new record,
+        #   a missing source key a rejected one: tests/reliability/test_target_bad_input.py
+        #   (test_a_record_missing_its_source_key_..., test_a_record_without_the_crm_id_...).
         # - TargetRecordMissingRequiredProperty: not in the SDK's default suite either; a record
         #   that breaks its schema is rejected and reported here (test_target_pipedrive.py::
         #   test_rejected_records_land_in_the_file_and_the_exit_status_follows_the_limit).
