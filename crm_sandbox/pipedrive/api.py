@@ -5,6 +5,7 @@ actions; the v1 ones come from ``v1.py``. ``PipedriveAPI`` adds auth, limits and
 from __future__ import annotations
 
 import copy
+import json
 import random
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from crm_sandbox.core import Request, Response
 from crm_sandbox.pipedrive import data, deal_items, extras, flow, leads, timefmt, writes
 from crm_sandbox.pipedrive import validate as v
+from crm_sandbox.pipedrive.children import feature_off
 from crm_sandbox.pipedrive.fields import ENTITY_OF_FIELDS_PATH, v2_items
 from crm_sandbox.pipedrive.followers import followers_of, peek
 from crm_sandbox.pipedrive.params import (
@@ -30,7 +32,7 @@ from crm_sandbox.pipedrive.params import (
 from crm_sandbox.pipedrive.store import Record, Table
 from crm_sandbox.pipedrive.v1_more import MoreV1Handlers
 from crm_sandbox.pipedrive.validate import failure, invalid
-from crm_sandbox.pipedrive.writes import CUSTOM_OF, REQUIRED_ON_CREATE, SCHEMAS
+from crm_sandbox.pipedrive.writes import CONTACT_SYNC, CUSTOM_OF, REQUIRED_ON_CREATE, SCHEMAS
 
 CHILDREN_OF = {"deal_products": deal_items.products_of, "installments": deal_items.installments_of}
 SLOTS_OF = {"deal_products": deal_items.PER_DEAL, "installments": deal_items.INSTALLMENT_SLOTS}
@@ -135,6 +137,9 @@ class PipedriveHandlers(MoreV1Handlers):
                                                  t.get(rid), include))
                     for item, rid in zip(items, page, strict=True)
                 ]  # fmt: skip
+            hidden = self._hidden(entity)
+            if hidden:
+                items = [dumps(_without(json.loads(item), hidden)) for item in items]
             next_cursor = None
             if more:
                 last = page[-1]
@@ -243,10 +248,22 @@ class PipedriveHandlers(MoreV1Handlers):
             if include:
                 shown = extras.compute(self.store, self.world, entity, rid, record, include)
                 record = {**record, **shown}
-            return ok(record)
+            return ok(_without(record, self._hidden(entity)))
+
+    def _hidden(self, entity: str) -> tuple[str, ...]:
+        """Fields the account does not have: persons' contact-sync ones with it off."""
+        if entity == "persons" and not self.features.get("contact_sync", True):
+            return CONTACT_SYNC
+        return ()
+
+    def _refuse_hidden(self, entity: str, body: Any) -> None:
+        hidden = self._hidden(entity)
+        if hidden and isinstance(body, dict) and set(body) & set(hidden):
+            raise feature_off("Contact-sync fields (" + ", ".join(hidden) + ")")
 
     def create(self, req: Request, entity: str, params: dict[str, str]) -> Response:
         body = self.body_json(req)
+        self._refuse_hidden(entity, body)
         customs = self.world.fields[CUSTOM_OF[entity]].by_key() if entity in CUSTOM_OF else None
         with self.store.lock:
             clean = v.check_body(body, SCHEMAS[entity], customs, self.exists)
@@ -274,6 +291,7 @@ class PipedriveHandlers(MoreV1Handlers):
 
     def update(self, req: Request, entity: str, params: dict[str, str]) -> Response:
         body = self.body_json(req)
+        self._refuse_hidden(entity, body)
         customs = self.world.fields[CUSTOM_OF[entity]].by_key() if entity in CUSTOM_OF else None
         rid = int(params["id"])
         with self.store.lock:
@@ -522,6 +540,10 @@ class PipedriveHandlers(MoreV1Handlers):
     def resolve_lead(self, lead_id: str) -> int | None:
         with self.store.lock:
             return leads.row_of(self.table("leads"), lead_id)
+
+
+def _without(record: dict[str, Any], hidden: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in hidden} if hidden else record
 
 
 def _splice(item: bytes, more: dict[str, Any]) -> bytes:

@@ -24,7 +24,8 @@ SINGULAR = {
     "files": "File",
     "leads": "Lead",
 }
-DEFAULT_FEATURES = {"installments": True}  # plan features a test can switch off
+# plan features a test can switch off; contact_sync: the persons' contact-sync fields
+DEFAULT_FEATURES = {"installments": True, "contact_sync": True}
 
 UNAUTHORIZED = {
     "success": False,

@@ -106,6 +106,8 @@ SCHEMAS: dict[str, dict[str, v.Checker]] = {
         "billing_frequency_cycles": OPT_INT,
     },
 }
+# Person fields that exist only with contact sync on (research §2, §6).
+CONTACT_SYNC = ("im", "birthday", "job_title", "notes", "postal_address")
 CUSTOM_OF = {
     "deals": "deal",
     "persons": "person",

@@ -179,3 +179,18 @@ def test_activity_outcome_and_attendees(sandbox: SandboxHandle) -> None:
         {"email": "guest@x.test", "name": "Guest", "status": "accepted", "is_organizer": False,
          "person_id": None, "user_id": None}
     ]  # fmt: skip
+
+
+def test_without_contact_sync_persons_lack_those_fields_and_refuse_them(
+    sandbox: SandboxHandle,
+) -> None:
+    sandbox.control("POST", "/pipedrive/features", {"contact_sync": False})
+    listed = get(sandbox, "/api/v2/persons", limit=5).json()["data"]
+    one = get(sandbox, "/api/v2/persons/1").json()["data"]
+    for person in [*listed, one]:
+        assert not {"im", "birthday", "job_title", "notes", "postal_address"} & set(person)
+        assert "emails" in person
+    refused = send(sandbox, "PATCH", "/api/v2/persons/1", {"job_title": "CTO"})
+    assert refused.status_code == 403
+    assert "Contact-sync fields" in refused.json()["error"]
+    assert send(sandbox, "PATCH", "/api/v2/persons/1", {"name": "Still fine"}).status_code == 200

@@ -223,9 +223,8 @@ def test_installments_of_many_deals_once_each_and_only_on_one_time_deals(pd: Cli
 
 def test_installments_answer_403_when_the_plan_lacks_them(pd: Client) -> None:
     deals = ",".join(map(str, live_deals(pd)[:10]))
-    assert pd.sb.control("POST", "/pipedrive/features", {"installments": False}) == {
-        "installments": False
-    }
+    features = pd.sb.control("POST", "/pipedrive/features", {"installments": False})
+    assert features["installments"] is False
     refused = pd.get("/api/v2/deals/installments", deal_ids=deals)
     assert refused.status_code == 403
     body = refused.json()
@@ -235,7 +234,7 @@ def test_installments_answer_403_when_the_plan_lacks_them(pd: Client) -> None:
     assert pd.get("/api/v2/deals/installments", deal_ids=deals).status_code == 200
     pd.sb.control("POST", "/pipedrive/features", {"installments": False})
     pd.sb.reset()
-    assert pd.sb.control("GET", "/pipedrive/features") == {"installments": True}
+    assert pd.sb.control("GET", "/pipedrive/features")["installments"] is True  # reset: on
 
 
 # ---- deal flow ---------------------------------------------------------------------------

@@ -263,3 +263,12 @@ def test_the_columns_page_is_current() -> None:
         [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_persons_without_contact_sync_values_load_into_an_account_without_it(
+    sandbox: SandboxHandle,
+) -> None:
+    sandbox.control("POST", "/pipedrive/features", {"contact_sync": False})
+    empty = {"name": "Ohne Sync", "job_title": None, "im": [], "birthday": None, "notes": None}
+    _, target = run_target(pipedrive_config(sandbox), singer("persons", [empty]))
+    assert counts(target, "persons")["created"] == 1  # empty contact-sync fields are not sent
