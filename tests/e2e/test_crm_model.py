@@ -1,5 +1,6 @@
-"""The CRM model (transform/): `meltano run crm-to-<warehouse> dbt-<warehouse>:build` over a full
-sync of both sandbox providers, on DuckDB and on PostgreSQL.
+"""The CRM model (transform/) over a full sync of both sandbox providers: `meltano run
+crm-model-duckdb` (the job: crm-to-duckdb, then dbt-duckdb:build) and `meltano run crm-to-postgres
+dbt-postgres:build`.
 
 One extraction and one build per warehouse for the whole module (module-scoped fixtures); the
 tests then read what dbt wrote: its run results, the crm_* tables, the docs catalog.
@@ -128,7 +129,9 @@ def model_project(
 
 @pytest.fixture(scope="module")
 def built_duckdb(model_project: MeltanoProject) -> Built:
-    model_project.run("run", "crm-to-duckdb", "dbt-duckdb:build")
+    # The job (crm-model-duckdb) is `crm-to-duckdb dbt-duckdb:build`; PostgreSQL below runs the
+    # job and the transformer command the way the README writes them.
+    model_project.run("run", "crm-model-duckdb")
     return Built("duckdb", model_project, DuckDBWarehouse(model_project.duckdb_path))
 
 
