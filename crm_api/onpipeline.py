@@ -46,6 +46,7 @@ import pendulum
 import requests
 
 from crm_api.governor import RequestBudget
+from crm_api.urls import shown  # a password inside the URL is never printed
 
 DEFAULT_API_URL = "https://api.onpipeline.com"
 REQUESTS_PER_MINUTE = 60  # the vendor's published limit per account
@@ -147,7 +148,7 @@ def check_api_url(api_url: str | None) -> str:
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
         return url
     raise OnpipelineConfigError(
-        f"api_url {url!r} is not allowed: Onpipeline accepts only https:// URLs "
+        f"api_url {shown(url)} is not allowed: Onpipeline accepts only https:// URLs "
         "(plain http only for a loopback address such as http://127.0.0.1:PORT/onpipeline)"
     )
 

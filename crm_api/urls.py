@@ -55,15 +55,11 @@ def check_url(url: str, setting: str = "api_url", provider: str = "the API") -> 
         raise UnsafeURLError(
             f"{setting} {shown(url)} is not a valid URL; use https://<host>"
         ) from None
-    if parts.scheme not in ("http", "https") or not host:
+    remote_http = parts.scheme == "http" and not is_loopback(host or "")
+    if parts.scheme not in ("http", "https") or not host or remote_http:
         raise UnsafeURLError(
-            f"{setting} {shown(url)} must be an https:// URL with a host "
-            f"(plain http:// only for a loopback address such as http://127.0.0.1:PORT)"
-        )
-    if parts.scheme == "http" and not is_loopback(host):
-        raise UnsafeURLError(
-            f"{setting} {shown(url)} is refused: {provider} must be reached over https:// "
-            "(the token would travel in clear); plain http:// is only for a loopback address "
-            "such as a crm-sandbox on http://127.0.0.1:PORT"
+            f"{setting} {shown(url)} is refused: {provider} takes only https:// URLs (a token "
+            "must not travel in clear); plain http:// only to a loopback address such as a "
+            "crm-sandbox on http://127.0.0.1:PORT"
         )
     return url.rstrip("/")

@@ -73,17 +73,17 @@ def common_problems(config: dict[str, Any]) -> list[str]:
             problems.append(
                 f"start_date {start!r} is not an RFC 3339 date-time; use e.g. 2024-01-31T00:00:00Z"
             )
-    # Refused before anything is sent: plain http to a remote host would carry the token in
-    # clear; the line names the host only (a password inside the URL is never shown).
-    name = {"pipedrive": "Pipedrive", "onpipeline": "Onpipeline"}.get(config.get("provider", ""))
-    settings = ["api_url"] + (["oauth_url"] if config.get("provider") == "pipedrive" else [])
-    for setting in settings:
-        url = config.get(setting)
-        if url:
-            try:
-                check_url(str(url), setting, name or "the API")
-            except UnsafeURLError as exc:
-                problems.append(str(exc))
+    # Pipedrive's URLs are refused before anything is sent when plain http to a remote host
+    # would carry the token in clear; the line names the host only (never a password inside
+    # the URL). Onpipeline's config_problems applies its own rule to its api_url.
+    if config.get("provider") == "pipedrive":
+        for setting in ("api_url", "oauth_url"):
+            url = config.get(setting)
+            if url:
+                try:
+                    check_url(str(url), setting, "Pipedrive")
+                except UnsafeURLError as exc:
+                    problems.append(str(exc))
     return problems
 
 

@@ -283,3 +283,25 @@ def test_a_stream_that_keeps_failing_gives_up_after_max_request_tries(
     done = run(command, tmp_path, timeout=120)
     assert done.returncode == 1
     done.assert_one_clear_line("stream 'pipelines'", "after 2 tries", "max_request_tries")
+
+
+@pytest.mark.parametrize("provider", ["pipedrive", "onpipeline"])
+def test_a_password_in_api_url_is_never_printed(
+    rsb: SandboxHandle, tmp_path: Path, provider: str
+) -> None:
+    # The harness fails the test if URL_PASSWORD reaches stdout, stderr or any file.
+    config = {
+        "provider": provider,
+        "api_token": SECRET_TOKEN,
+        "api_url": f"http://admin:{URL_PASSWORD}@crm.example.com/base",
+    }
+    tap = run(tap_command(tmp_path / "tap", config), tmp_path / "tap", timeout=60)
+    target = run(
+        target_command(tmp_path / "target", config),
+        tmp_path / "target",
+        stdin=PERSON_INPUT,
+        timeout=60,
+    )
+    for done in (tap, target):
+        assert done.returncode != 0
+        done.assert_one_clear_line("api_url", "http://crm.example.com", "https://")
