@@ -19,6 +19,7 @@ from tests.reliability.harness import (
     Run,
     pd_config,
     run,
+    tally,
     target_command,
 )
 
@@ -58,6 +59,8 @@ def load(rsb: SandboxHandle, tmp_path: Path, lines: list[Any], **config: Any) ->
     workdir.mkdir(parents=True)
     settings = pd_config(rsb, rejected_records_path=str(workdir / "rejected.jsonl"), **config)
     settings = {k: v for k, v in settings.items() if v is not None}  # None: not set
+    if workdir.name == "run0":  # a test's first run is its bad input
+        tally("bad_inputs_tried")
     return run(target_command(workdir, settings), workdir, stdin=text_of(lines), timeout=120)
 
 

@@ -25,6 +25,7 @@ from tests.reliability.harness import (
     run,
     start,
     stop,
+    tally,
     target_command,
 )
 
@@ -78,12 +79,15 @@ def assert_states_true(result: Run, records: list[dict[str, str]], sb: SandboxHa
     for state in printed_states(result):
         covered = state["bookmarks"]["persons"]["sent"]
         unwritten = [r["email"] for r in records[:covered] if r["email"] not in crm]
+        tally("acknowledged_but_unwritten", len(unwritten))
         assert not unwritten, f"STATE {state} covers records not in the CRM: {unwritten[:5]}"
 
 
 def assert_loaded_once(sb: SandboxHandle, records: list[dict[str, str]]) -> None:
     """One CRM record per source key, with the input's fields."""
     crm = in_crm(sb, records[0]["customer_id"][:-1])
+    tally("records_lost", sum(1 for r in records if r["email"] not in crm))
+    tally("duplicates_created", sum(max(0, len(found) - 1) for found in crm.values()))
     for record in records:
         found = crm.get(record["email"], [])
         assert len(found) == 1, f"{record['customer_id']}: {len(found)} CRM records"
@@ -121,6 +125,7 @@ def test_a_signal_mid_load_never_acknowledges_unwritten_records(
     wait_for_writes(rsb, 6, process)
     stop(process, sig)
     killed = collect(process, workdir)
+    tally("target_signals_survived")
 
     assert killed.returncode != 0, "a run stopped half-way must not look like a success"
     assert TRACEBACK not in killed.stderr, killed.stderr[-3000:]
@@ -149,6 +154,7 @@ def test_sigkill_with_creates_in_flight_then_rerun_creates_no_duplicates(
     wait_for_writes(rsb, 4, process)
     stop(process, signal.SIGKILL)
     killed = collect(process, workdir)
+    tally("target_kills_survived")
     assert killed.returncode == -signal.SIGKILL
     assert_states_true(killed, records, rsb)
 
@@ -176,6 +182,7 @@ def test_sigterm_then_sigkill_then_rerun_loads_each_record_once(
         wait_for_writes(rsb, writes(rsb) + 5, process)
         stop(process, sig)
         assert_states_true(collect(process, workdir), records, rsb)
+        tally("target_signals_survived" if sig == signal.SIGTERM else "target_kills_survived")
 
     again = run(target_command(tmp_path / "again", config), tmp_path / "again", stdin=text)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -192,6 +199,7 @@ def test_spent_daily_budget_ends_the_load_at_once_with_one_line(
     config = pd_config(rsb, id_map_path=str(tmp_path / "ids.sqlite"), max_concurrent_requests=4)
     command = target_command(tmp_path / "spent", config)
     spent = run(command, tmp_path / "spent", stdin=text, timeout=60)  # a hang fails
+    tally("budget_exhaustions")
 
     assert spent.returncode != 0
     spent.assert_one_clear_line("daily", "budget", "run again")

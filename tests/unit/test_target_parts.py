@@ -89,6 +89,52 @@ def test_id_map_persists_and_a_dry_run_never_writes_it(tmp_path: Path) -> None:
     assert not missing.exists()
 
 
+def test_id_map_keeps_creates_in_flight_pending_until_their_id_is_known(tmp_path: Path) -> None:
+    path = tmp_path / "ids.sqlite"
+    ids = IdMap(str(path), "pipedrive")
+    ids.mark_pending("persons", "c1")
+    ids.mark_pending("persons", "c2")
+    ids.mark_pending("persons", "c3", answered=True)  # an odd answer: look without waiting
+    ids.put("persons", "c1", "11")  # answered: no longer pending
+    ids.drop_pending("persons", "c2")  # refused: nothing was created
+    ids.close()
+
+    again = IdMap(str(path), "pipedrive")  # the next run, after a kill
+    assert again.pending_since("persons", "c1") is None
+    assert again.pending_since("persons", "c2") is None
+    assert again.pending_since("persons", "c3") == 0.0
+    assert again.latest_pending("persons") == 0.0
+    assert again.latest_pending("deals") is None
+    assert IdMap(str(path), "onpipeline").pending_since("persons", "c3") is None
+    again.close()
+
+    dry = IdMap(str(path), "pipedrive", dry_run=True)
+    dry.mark_pending("persons", "c4")  # a dry run sends nothing
+    assert dry.pending_since("persons", "c4") is None
+    dry.close()
+
+
+def test_an_id_map_from_before_pending_marks_still_opens(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE ids (provider TEXT NOT NULL, stream TEXT NOT NULL, source_key TEXT "
+            "NOT NULL, crm_id TEXT NOT NULL, PRIMARY KEY (provider, stream, source_key))"
+        )
+        db.execute("INSERT INTO ids VALUES ('pipedrive', 'persons', 'c1', '11')")
+    db.close()
+    dry = IdMap(str(path), "pipedrive", dry_run=True)  # read-only: no table is added
+    assert dry.get("persons", "c1") == "11"
+    assert dry.pending_since("persons", "c1") is None
+    dry.close()
+    ids = IdMap(str(path), "pipedrive")
+    ids.mark_pending("persons", "c2")
+    assert ids.pending_since("persons", "c2") is not None
+    ids.close()
+
+
 def test_id_map_is_safe_from_many_threads(tmp_path: Path) -> None:
     ids = IdMap(str(tmp_path / "ids.sqlite"), "pipedrive")
 
