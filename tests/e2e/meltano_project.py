@@ -104,6 +104,12 @@ class MeltanoProject:
                 "TARGET_JSONL_DESTINATION_PATH": str(workdir / "jsonl"),
             }
         )
+        # dbt (transform/) reads the same DuckDB file and writes its run files here, not in output/.
+        self.env["DBT_DUCKDB_PATH"] = str(self.duckdb_path)
+        for transformer in ("DBT_DUCKDB", "DBT_POSTGRES"):
+            name = transformer.lower().replace("_", "-")
+            self.env[f"{transformer}_TARGET_PATH"] = str(workdir / f"{name}-target")
+            self.env[f"{transformer}_LOG_PATH"] = str(workdir / f"{name}-logs")
         # target-crm's id maps and rejected-records files, per instance, out of the checkout.
         for instance in ("PIPEDRIVE", "PIPEDRIVE_MIGRATE", "ONPIPELINE"):
             name = instance.lower().replace("_", "-")

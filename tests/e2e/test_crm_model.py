@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import requests
+import yaml
 
 from crm_sandbox.testing import SandboxHandle, running_sandbox
 from tests.conftest import SANDBOX_SEED, SANDBOX_SIZE
@@ -79,22 +80,13 @@ class Built:
         self.name = name
         self.project = project
         self.warehouse = warehouse
-        self.target = project.workdir / f"dbt-{name}-target"
+        self.target = Path(project.env[f"DBT_{name.upper()}_TARGET_PATH"])
 
     def rows(self, model: str) -> list[dict[str, Any]]:
         return self.warehouse.rows("unified", model)
 
     def by_key(self, model: str) -> dict[str, dict[str, Any]]:
         return self.warehouse.by_id("unified", model, KEYS[model])
-
-
-def dbt_env(project_dir: Path) -> dict[str, str]:
-    """dbt's output (compiled SQL, run results, logs, docs) in the test's own directory."""
-    env = {"DBT_DUCKDB_PATH": str(project_dir / "crm.duckdb")}
-    for name in WAREHOUSES:
-        env[f"DBT_{name.upper()}_TARGET_PATH"] = str(project_dir / f"dbt-{name}-target")
-        env[f"DBT_{name.upper()}_LOG_PATH"] = str(project_dir / f"dbt-{name}-logs")
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +115,7 @@ def model_project(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> MeltanoProject:
     workdir = tmp_path_factory.mktemp("crm-model")
-    env = {**sandbox_env(model_sandbox), **warehouse_env(model_pg_dsn), **dbt_env(workdir)}
+    env = {**sandbox_env(model_sandbox), **warehouse_env(model_pg_dsn)}
     return MeltanoProject(meltano_installed, workdir, env)
 
 
@@ -419,3 +411,20 @@ def test_docs_generate_and_the_model_page_list_every_column(built_duckdb: Built)
     for model in MODELS:
         assert sorted(documented[model]) == sorted(in_catalog[model]), model
     assert (built_duckdb.target / "index.html").exists()
+
+
+def test_dbt_duckdb_runs_the_duckdb_target_duckdb_writes_with() -> None:
+    """A DuckDB file written by one DuckDB version may not open in another: the pins agree."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    pip_urls = {
+        plugin["name"]: plugin["pip_url"]
+        for kind in ("loaders", "transformers")
+        for plugin in project["plugins"][kind]
+        if "pip_url" in plugin
+    }
+
+    def duckdb_pin(pip_url: str) -> str:
+        (pin,) = re.findall(r"(?:^| )duckdb==(\S+)", pip_url)
+        return pin
+
+    assert duckdb_pin(pip_urls["dbt-duckdb"]) == duckdb_pin(pip_urls["target-duckdb"])
