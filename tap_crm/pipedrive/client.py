@@ -384,7 +384,10 @@ class PipedriveStream(RESTStream[Any]):
 
     def backoff_wait_generator(self) -> Any:
         # backoff_runtime is the SDK's documented way to take the wait from the exception:
-        # Retry-After (or x-ratelimit-reset) on 429, exponential otherwise.
+        # exponential after a 5xx or a dropped connection. After a 429 none here: the session
+        # already holds the shared budget for Retry-After (or x-ratelimit-reset), and that
+        # wait, unlike a backoff sleep, ends at once when another thread finds the daily
+        # budget spent.
         attempts = itertools.count()
         return self.backoff_runtime(value=lambda exc: self._retry_wait(exc, next(attempts)))
 
@@ -392,10 +395,7 @@ class PipedriveStream(RESTStream[Any]):
     def _retry_wait(exc: Exception, attempt: int) -> float:
         response = getattr(exc, "response", None)
         if response is not None and response.status_code == 429:
-            wait = api.retry_after_seconds(response.headers)
-            if wait is None:
-                wait = api.rate_limit(response.headers).reset_seconds
-            return wait if wait is not None else api.BURST_WINDOW_SECONDS
+            return 0.0
         return api.retry_wait(attempt + 1)
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:

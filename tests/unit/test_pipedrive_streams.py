@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from singer_sdk.exceptions import RetriableAPIError
 
-from tap_crm.pipedrive.client import normalize_time
+from tap_crm.pipedrive.client import PipedriveStream, normalize_time
 from tap_crm.pipedrive.streams import STREAM_TYPES, NotesPaginator
 from tap_crm.tap import TapCRM
 
@@ -191,3 +192,17 @@ def test_cursor_pages_go_past_an_empty_page_and_stop_at_a_null_cursor() -> None:
     assert paginator.current_value == "abc"
     paginator.advance(page(None))
     assert paginator.finished
+
+
+def test_a_429_waits_in_the_shared_budget_not_in_a_backoff_sleep() -> None:
+    # The session holds the budget for Retry-After; a backoff sleep on top would not end
+    # when another thread finds the daily budget spent (issue 10, defect 2).
+    def failed(status: int) -> RetriableAPIError:
+        response = requests.Response()
+        response.status_code = status
+        response.headers["Retry-After"] = "7"
+        return RetriableAPIError("x", response)
+
+    assert PipedriveStream._retry_wait(failed(429), 0) == 0.0
+    assert PipedriveStream._retry_wait(failed(503), 0) == 1.0
+    assert PipedriveStream._retry_wait(failed(503), 2) == 4.0
