@@ -529,6 +529,10 @@ class Entity(EntityWriter):
         outcome = self.update(crm_id, body) or "unchanged"
         return Created(crm_id, outcome)
 
+    def find_applied(self, body: dict[str, Any]) -> str | None:
+        """A create a stopped run left in flight (see ``EntityWriter.find_applied``)."""
+        return self._find_applied({k: v for k, v in body.items() if k in self.spec.add_fields})
+
     def _find_applied(self, payload: Mapping[str, Any]) -> str | None:
         if self.spec.lookup is None:
             return None

@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from crm_sandbox.testing import SandboxHandle
-from tests.integration.test_target_support import pd_all, writes
+from tests.integration.test_target_support import op_call, pd_all, writes
 from tests.reliability.harness import (
     TRACEBACK,
     Run,
     collect,
+    op_config,
     pd_config,
     run,
     start,
@@ -209,3 +211,45 @@ def test_spent_daily_budget_ends_the_load_at_once_with_one_line(
     again = run(target_command(tmp_path / "again", config), tmp_path / "again", stdin=text)
     assert again.returncode == 0, again.stderr[-3000:]
     assert_loaded_once(rsb, records)
+
+
+def test_onpipeline_sigkill_with_creates_in_flight_then_rerun_creates_no_duplicates(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    """The same for Onpipeline's writer (the sinks and the id map are shared)."""
+    rsb.configure(latency_ms=200)
+    records = [
+        {"customer_id": f"opk-{i}", "FirstName": "Ada", "LastName": f"Opk{i}",
+         "Email": f"opk-{i}@x.test"}
+        for i in range(24)
+    ]  # fmt: skip
+    lines: list[dict[str, Any]] = [
+        {"type": "SCHEMA", "stream": "persons", "key_properties": ["customer_id"],
+         "schema": {"type": "object", "properties": {k: {"type": "string"} for k in records[0]}}}
+    ]  # fmt: skip
+    lines += [{"type": "RECORD", "stream": "persons", "record": r} for r in records]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    config = op_config(
+        rsb,
+        id_map_path=str(tmp_path / "ids.sqlite"),
+        requests_per_minute=0,
+        max_concurrent_requests=8,
+        request_timeout=2,
+    )
+    workdir, process = start_load(tmp_path, "killed", config, text)
+    wait_for_writes(rsb, 4, process)
+    stop(process, signal.SIGKILL)
+    collect(process, workdir)
+    tally("target_kills_survived")
+
+    again = run(target_command(tmp_path / "again", config), tmp_path / "again", stdin=text)
+    assert again.returncode == 0, again.stderr[-3000:]
+    found = Counter(
+        mail["Address"]
+        for p in op_call(rsb, "PersonList") or []
+        for mail in p.get("Email") or []
+        if str(mail.get("Address")).startswith("opk-")
+    )
+    tally("records_lost", sum(1 for r in records if r["Email"] not in found))
+    tally("duplicates_created", sum(n - 1 for n in found.values()))
+    assert found == Counter(r["Email"] for r in records)
