@@ -428,3 +428,30 @@ def test_dbt_duckdb_runs_the_duckdb_target_duckdb_writes_with() -> None:
         return pin
 
     assert duckdb_pin(pip_urls["dbt-duckdb"]) == duckdb_pin(pip_urls["target-duckdb"])
+
+
+def test_an_account_with_one_crm_builds_the_model_without_the_other(
+    meltano: MeltanoProject, sandbox: SandboxHandle
+) -> None:
+    """Only Pipedrive extracted (no onpipeline tables at all): providers=pipedrive builds."""
+    meltano.run(
+        "run",
+        "tap-crm--pipedrive",
+        "target-postgres",
+        "dbt-postgres:build",
+        env={"CRM_PROVIDERS": "pipedrive"},
+    )
+    warehouse = PostgresWarehouse(
+        "postgresql://{WAREHOUSE_USER}:{WAREHOUSE_PASSWORD}@{WAREHOUSE_HOST}:{WAREHOUSE_PORT}/"
+        "{WAREHOUSE_DATABASE}".format(**meltano.env)
+    )
+    assert per_provider(warehouse.rows("unified", "crm_deals")) == {
+        "pipedrive": len(pipedrive_live(sandbox, "deals"))
+    }
+    assert per_provider(warehouse.rows("unified", "crm_persons")) == {
+        "pipedrive": len(pipedrive_live(sandbox, "persons"))
+    }
+    results = json.loads(
+        (Path(meltano.env["DBT_POSTGRES_TARGET_PATH"]) / "run_results.json").read_text()
+    )
+    assert {r["status"] for r in results["results"]} <= {"success", "pass"}
