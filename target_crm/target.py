@@ -384,8 +384,9 @@ class TargetCRM(Target):
             counts = run.report.counts()
             total = {o: sum(row[o] for row in counts.values()) for o in ("created", "updated")}
             written = f"{total['created']} created and {total['updated']} updated"
+            print(f"target-crm (stopped)\n{run.report.table()}", file=sys.stderr, flush=True)
         return StoppedError(
-            f"target-crm stopped by {name} before the end of its input ({written}); no STATE "
+            f"target-crm stopped by {name} before the load was complete ({written}); no STATE "
             "was emitted for records not written: run again to load the rest",
             128 + signum,
             abandoned,
