@@ -305,3 +305,24 @@ def test_a_password_in_api_url_is_never_printed(
     for done in (tap, target):
         assert done.returncode != 0
         done.assert_one_clear_line("api_url", "http://crm.example.com", "https://")
+
+
+def test_budget_spent_during_discovery_is_one_line(rsb: SandboxHandle, tmp_path: Path) -> None:
+    config = pd_config(rsb)
+    command = tap_command(tmp_path, config, streams=["deals"])
+    _to_noon(rsb)
+    rsb.configure(daily_budget=15)  # one custom-field list (10), not the second
+    done = run(command, tmp_path, timeout=60)
+    assert done.returncode == 1
+    done.assert_one_clear_line(BUDGET_LINE, "run again")
+    assert not done.records
+    assert "Config validation failed" not in done.stderr
+
+
+def test_discover_with_an_odd_body_is_one_line(rsb: SandboxHandle, tmp_path: Path) -> None:
+    rsb.configure(odd_body="html", odd_body_rate=1.0, odd_body_path="/api/v2/personFields")
+    command = tap_command(tmp_path, pd_config(rsb), extra_args=["--discover"])
+    done = run(command, tmp_path, timeout=60)
+    assert done.returncode == 1
+    done.assert_one_clear_line("custom fields of persons", "/api/v2/personFields", ENVELOPE_LINE)
+    assert "Config validation failed" not in done.stderr
