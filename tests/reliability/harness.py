@@ -322,3 +322,36 @@ def kill_after_lines(
             return True
         time.sleep(0.005)
     return False
+
+
+def oauth_refresh_token(sb: Any) -> str:
+    """A real refresh token from the sandbox's OAuth server (the code step without a browser);
+    it carries the client's recognisable secret, so a leak of it is found like the others."""
+    import requests
+
+    code = sb.control("POST", "/pipedrive/oauth/code", {"redirect_uri": "http://127.0.0.1/cb"})
+    answer = requests.post(
+        f"{sb.pipedrive_url}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code["code"],
+            "redirect_uri": code["redirect_uri"],
+        },
+        auth=(sb.client_id, sb.client_secret),
+        timeout=30,
+    )
+    answer.raise_for_status()
+    token: str = answer.json()["refresh_token"]
+    return token
+
+
+def revoke_refresh_token(sb: Any, token: str) -> None:
+    import requests
+
+    answer = requests.post(
+        f"{sb.pipedrive_url}/oauth/revoke",
+        data={"token": token},
+        auth=(sb.client_id, sb.client_secret),
+        timeout=30,
+    )
+    answer.raise_for_status()

@@ -13,6 +13,7 @@ at each stream's end: a kill costs at most the stream in progress, never a finis
 from __future__ import annotations
 
 import random
+import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,11 @@ ONPIPELINE_KEYS = {"persons": "PersonID", "organizations": "OrgID", "deals": "De
                    "events": "EventID"}  # fmt: skip
 
 
-def _killed_run(command: list[str], workdir: Path, lines: int) -> tuple[Run, bool]:
+def _killed_run(
+    command: list[str], workdir: Path, lines: int, sig: int = signal.SIGKILL
+) -> tuple[Run, bool]:
     process = start(command, workdir)
-    killed = kill_after_lines(process, workdir, lines)
+    killed = kill_after_lines(process, workdir, lines, sig)
     code = process.wait(timeout=120)
     stdout = (workdir / "stdout.txt").read_text()
     stderr = (workdir / "stderr.txt").read_text()
@@ -140,3 +143,32 @@ def test_onpipeline_tap_killed_mid_sync_resumes_without_loss(
         elif reread:
             in_progress.append(stream)
     assert len(in_progress) <= 1, f"only the stream in progress may be read again: {in_progress}"
+
+
+def test_tap_sigterm_mid_sync_leaves_a_state_to_resume_from(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    # What Meltano or an orchestrator does on cancel: SIGTERM. Every STATE the tap printed
+    # must be a true resume point.
+    rsb.configure(latency_ms=25)
+    config = pd_config(rsb, page_size=PAGE)
+    streams = ["deals", "persons"]
+    command = tap_command(tmp_path / "cancelled", config, streams=streams)
+    cancelled, signalled = _killed_run(command, tmp_path / "cancelled", 30, signal.SIGTERM)
+    assert signalled
+    # The SDK shuts down "gracefully" with exit 0 and one last STATE; the orchestrator that
+    # cancelled knows why. What must hold is that the STATE covers only emitted records.
+    assert cancelled.last_state is not None
+    for stream in streams:
+        mark = _bookmark(cancelled.last_state, stream)
+        times = [r["update_time"] for r in cancelled.records.get(stream, [])]
+        assert mark is None or (times and mark <= max(times)), f"{stream}: STATE past records"
+    tally("tap_sigterms_survived")
+    rsb.configure(latency_ms=0)
+    resumed = run(tap_command(tmp_path / "resumed", config, streams=streams,
+                              state=cancelled.last_state), tmp_path / "resumed")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    clean = run(tap_command(tmp_path / "clean", config, streams=streams), tmp_path / "clean")
+    for stream in streams:
+        got = set(cancelled.ids(stream)) | set(resumed.ids(stream))
+        assert got == set(clean.ids(stream)), f"{stream}: records lost after the SIGTERM"
