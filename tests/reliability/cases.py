@@ -42,6 +42,7 @@ class Case:
     lines: tuple[Any, ...] = ()  # target: its input
     written: tuple[str, ...] = ()  # target: names the CRM holds after the run
     rejected: tuple[str, ...] = ()  # target: names in the rejected-records file
+    reason: tuple[str, ...] = ()  # target: fragments each rejected record's reason names
     rejected_or_written: tuple[str, ...] = ()  # target: names (prefixes) either rejected or
     # written whole
     roundtrip: bool = False  # target: read the written names back through tap-crm, unchanged
@@ -270,18 +271,21 @@ for provider in (PD, OP):
              "a record whose value breaks its SCHEMA (`age: \"old\"` for an integer)",
              "rejected with the reason and reported; the others written, exit 0", True,
              lines=good_bad_good(provider, person(provider, "Badage", age="old")),
-             written=("Goodbefore", "Goodafter"), rejected=("Badage",)),
+             written=("Goodbefore", "Goodafter"), rejected=("Badage",),
+             reason=("'old'", "integer")),
         Case(f"target-{p}-missing-required", "target", provider,
              f"a record without the `{name_field}` a create needs",
              "rejected with the reason and reported; the others written, exit 0", True,
              lines=good_bad_good(provider, person(provider, "Noname", **{name_field: None})),
-             written=("Goodbefore", "Goodafter"), rejected=("Noname",)),
+             written=("Goodbefore", "Goodafter"), rejected=("Noname",),
+             reason=("missing required", name_field)),
         Case(f"target-{p}-wrong-id-type", "target", provider,
              f"a record whose CRM id `{id_field}` is an object",
              "rejected with the reason and reported; the others written, exit 0", True,
              lines=good_bad_good(provider, person(provider, "Badid", **{id_field: {"x": 1}}),
                                  **{id_field: {}}),
-             written=("Goodbefore", "Goodafter"), rejected=("Badid",)),
+             written=("Goodbefore", "Goodafter"), rejected=("Badid",),
+             reason=("id" if provider == PD else id_field,)),
         Case(f"target-{p}-match-key-two-records", "target", provider,
              "a match key (email) that two CRM records share",
              "rejected as ambiguous, naming the key; the others written, exit 0", True,
@@ -289,7 +293,8 @@ for provider in (PD, OP):
              setup="twin_persons",
              lines=good_bad_good(provider, person(provider, "Twin", **{
                  ("email" if provider == PD else "Email"): "twin@r4.test"})),
-             written=("Goodbefore", "Goodafter"), rejected=("Twin",)),
+             written=("Goodbefore", "Goodafter"), rejected=("Twin",),
+             reason=("match key", "twin@r4.test", "2")),
         Case(f"target-{p}-five-mb-string", "target", provider,
              "a 5 MB string in a record",
              "that record rejected with the API's reason, or written whole; the others "
@@ -300,7 +305,8 @@ for provider in (PD, OP):
              "a record missing the key property (`customer_id`) its SCHEMA declares",
              "rejected with the reason and reported; the others written, exit 0", True,
              lines=good_bad_good(provider, person(provider, "Nokey", customer_id=None)),
-             written=("Goodbefore", "Goodafter"), rejected=("Nokey",)),
+             written=("Goodbefore", "Goodafter"), rejected=("Nokey",),
+             reason=("customer_id", "key")),
         Case(f"target-{p}-missing-crm-id-key", "target", provider,
              f"SCHEMA key `{id_field}` (the CRM id) and a record without it",
              "a new record: created; exit 0", True,

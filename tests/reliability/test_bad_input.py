@@ -116,6 +116,13 @@ def rejected_names(path: Path, provider: str) -> list[str]:
     return [_who(row.get("record") or {}, provider) for row in rows]
 
 
+def rejected_reasons(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [f"{row.get('reason')} {row.get('api_message') or ''}" for row in rows]
+
+
 # --- the runner -----------------------------------------------------------------------------
 
 
@@ -249,9 +256,12 @@ def _check_target(
     for name in case.written:
         assert new.count(name) == 1, f"{name!r}: {new.count(name)} new CRM records"
     rejected = rejected_names(workdir / "rejected.jsonl", provider)
+    reasons = dict(zip(rejected, rejected_reasons(workdir / "rejected.jsonl"), strict=True))
     for name in case.rejected:
         assert name in rejected, f"{name!r} is not in the rejected-records file"
         assert name not in new, f"{name!r} was rejected, yet written"
+        for fragment in case.reason:  # the reason says what is wrong with it
+            assert fragment.lower() in reasons[name].lower(), (name, reasons[name])
     for prefix in case.rejected_or_written:
         whole = [n for n in new if n.startswith(prefix)]
         refused = [n for n in rejected if n.startswith(prefix)]
