@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from crm_api.pipedrive import TokenStore
 from crm_sandbox.testing import SandboxHandle
 from tests.reliability.harness import (
+    SECRET_TOKEN,
     SECRETS,
     URL_PASSWORD,
+    finished,
     oauth_refresh_token,
     pd_config,
     run,
@@ -116,3 +120,22 @@ def test_rejected_records_id_map_and_state_files_hold_no_secret(
     for produced in (work / "rejected.jsonl", work / "ids.sqlite", state_file):
         _assert_clean(produced, secrets)
     assert "Rejected Person" in (work / "rejected.jsonl").read_text()  # it was searched
+
+
+def test_the_harness_finds_a_leak_wherever_it_is(tmp_path: Path) -> None:
+    # The search every run goes through must itself fail on a leak, or it proves nothing.
+    for where in ("stdout", "stderr", "rejected.jsonl", "ids.sqlite", "run.log"):
+        work = tmp_path / where
+        work.mkdir()
+        out = f"x {SECRET_TOKEN} y" if where == "stdout" else ""
+        err = f"api_url http://u:{URL_PASSWORD}@h" if where == "stderr" else ""
+        if "." in where:
+            (work / where).write_bytes(b"\x00binary\x00" + SECRET_TOKEN.encode())
+        with pytest.raises(AssertionError, match="leaked into"):
+            finished(0, out, err, work)
+    rotated = tmp_path / "rotated"
+    rotated.mkdir()
+    TokenStore(rotated / "token.json").save("rt-rotated-0123456789")
+    (rotated / "state.json").write_text('{"refresh": "rt-rotated-0123456789"}')
+    with pytest.raises(AssertionError, match="leaked into"):
+        finished(0, "", "", rotated)  # a refresh token found in the token file counts too
