@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from crm_sandbox.core import ODD_BODY_KINDS
-from crm_sandbox.testing import SandboxControlError, SandboxHandle
+from crm_sandbox.testing import SandboxControlError, SandboxHandle, running_sandbox
 
 
 def pd_get(sandbox: SandboxHandle, path: str = "/api/v2/deals") -> requests.Response:
@@ -214,3 +214,10 @@ def test_cli_refuses_an_unknown_kind_in_one_line() -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "--odd-body: must be one of html" in done.stderr
+
+
+def test_a_sandbox_process_takes_odd_body_flags() -> None:
+    # running_sandbox(in_process=False) passes every setting as a flag, "" included
+    with running_sandbox(in_process=False, size=3, odd_body="list", odd_body_rate=1) as sb:
+        assert pd_get(sb).json() == []
+        assert sb.settings()["odd_body_path"] == ""
