@@ -54,8 +54,11 @@ def _assert_clean(path: Path, secrets: list[str]) -> None:
 def test_oauth_tap_and_target_keep_every_token_and_secret_out_of_output(
     rsb: SandboxHandle, tmp_path: Path
 ) -> None:
-    token_file = tmp_path / "shared" / "pipedrive-token.json"
-    token_file.parent.mkdir()
+    # One folder for both runs, the token file in it: the harness then searches everything
+    # either command left there for the refresh token the file holds at that moment.
+    work = tmp_path / "run"
+    work.mkdir()
+    token_file = work / "pipedrive-token.json"
     first = oauth_refresh_token(rsb)
     TokenStore(token_file).save(first)
     config = {
@@ -64,15 +67,15 @@ def test_oauth_tap_and_target_keep_every_token_and_secret_out_of_output(
         "client_id": rsb.client_id,
         "client_secret": rsb.client_secret,
         "oauth_token_file": str(token_file),
+        "id_map_path": str(work / "ids.sqlite"),
     }
-    tap = run(tap_command(tmp_path / "tap", config, streams=["deals", "persons"]),
-              tmp_path / "tap")  # fmt: skip
+    tap = run(tap_command(work, config, streams=["deals", "persons"]), work)
     assert tap.returncode == 0, tap.stderr[-3000:]
     assert tap.ids("deals")
     second = TokenStore(token_file).load()
     assert second  # rotated: both must stay out of every output
     assert second != first
-    target = run(target_command(tmp_path / "target", config), tmp_path / "target",
+    target = run(target_command(work, config), work,
                  stdin=_persons({"customer_id": "o1", "name": "Oauth Person"}))  # fmt: skip
     assert target.returncode == 0, target.stderr[-3000:]
     third = TokenStore(token_file).load()
@@ -80,6 +83,12 @@ def test_oauth_tap_and_target_keep_every_token_and_secret_out_of_output(
     for done in (tap, target):
         for secret in secrets:
             assert secret not in done.stdout + done.stderr
+    assert (work / "ids.sqlite").stat().st_size > 0
+    for produced in work.iterdir():  # the id map and whatever else, but the token file
+        if produced.name.startswith("config-") or produced == token_file:
+            continue
+        text = produced.read_bytes().decode("utf-8", "replace")
+        assert not [s for s in secrets if s in text], f"a secret is in {produced.name}"
     assert target.messages == [{"bookmarks": {"persons": {"sent": 1}}}]  # the target's STATE
 
 
