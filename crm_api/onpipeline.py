@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 import pendulum
 import requests
 
-from crm_api.governor import RequestBudget
+from crm_api.governor import BudgetExhaustedError, RequestBudget
 from crm_api.urls import shown  # a password inside the URL is never printed
 
 DEFAULT_API_URL = "https://api.onpipeline.com"
@@ -381,12 +381,16 @@ class OnpipelineClient:
             except OnpipelineRetriableError as exc:
                 limited = isinstance(exc, OnpipelineRateLimitError)
                 if limited and (exc.retry_after or 0) > MAX_RETRY_AFTER_SECONDS:
-                    raise OnpipelineBudgetSpentError(
-                        resource,
-                        exc.code,
+                    reason = (
                         f"{exc.message}: the API asks to wait {exc.retry_after:.0f} s; "
-                        "the request budget is spent, run again after it resets",
-                    ) from None
+                        "the request budget is spent, run again after it resets"
+                    )
+                    # Nobody sharing the budget waits hours in it: each next acquire() fails.
+                    self.budget.exhaust(reason)
+                    pacing = _PACING.get(self.budget)
+                    if pacing is not None:
+                        pacing.wake()
+                    raise OnpipelineBudgetSpentError(resource, exc.code, reason) from None
                 if not idempotent and not limited:
                     raise
                 if attempt == self.max_tries:
@@ -418,7 +422,10 @@ class OnpipelineClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, resource: str, body: bytes) -> Envelope:
-        self.budget.acquire()
+        try:
+            self.budget.acquire()
+        except BudgetExhaustedError as exc:  # another sender met the spent budget
+            raise OnpipelineBudgetSpentError(resource, "429", str(exc)) from None
         self.request_count += 1
         try:
             response = self.session.post(
@@ -505,11 +512,16 @@ class _PacingLog:
     wait (a 429's hold is logged by the retry loop).
     """
 
-    def __init__(self, per_minute: int, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, per_minute: int, sleep: Callable[[float], None] | None = None) -> None:
         self.per_minute = per_minute
-        self._sleep = sleep
+        # An Event, not time.sleep: a spent budget wakes every waiter at once (``wake``).
+        self._woken = threading.Event()
+        self._sleep: Callable[[float], object] = sleep or self._woken.wait
         self._quiet_until = 0.0
         self._lock = threading.Lock()
+
+    def wake(self) -> None:
+        self._woken.set()
 
     def quiet_for(self, seconds: float) -> None:
         with self._lock:

@@ -221,6 +221,20 @@ def test_a_429_asking_for_hours_ends_at_once_with_one_line() -> None:
     assert sleeps == []
 
 
+def test_a_spent_budget_ends_every_client_sharing_it_without_a_request() -> None:
+    spent = FakeResponse(
+        429, b'{"Error":{"Code":"429","Message":"Too Many Requests"}}', {"Retry-After": "57600"}
+    )
+    first, _, _ = client_for([spent])
+    with pytest.raises(api.OnpipelineBudgetSpentError):
+        first.call_list("PersonList")
+    second, session, _ = client_for([OK], budget=first.budget)  # e.g. another writer thread
+    with pytest.raises(api.OnpipelineBudgetSpentError, match="asks to wait 57600 s") as caught:
+        second.call("PersonAdd", {"FirstName": "A"}, idempotent=False)
+    assert session.sent == []
+    assert str(caught.value).startswith("Onpipeline PersonAdd failed: 429 Too Many Requests")
+
+
 def test_the_budget_wait_for_the_per_minute_limit_is_announced_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
