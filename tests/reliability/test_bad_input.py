@@ -170,6 +170,7 @@ def _run_case(
         SETUPS[case.setup](sb, workdir, config)
     target = case.command == "target" and case.provider in (PD, OP)
     before = crm_names(sb, str(case.provider)) if target else []
+    sb.reset_counters()  # from here on the counters show only what the command did
     given: dict[str, Any] | str = case.config_text if case.config_text is not None else config
     catalog = _tap_catalog(config, case) if case.command == "tap" else None
     if case.sandbox:
@@ -219,6 +220,8 @@ def test_bad_input(rsb: SandboxHandle, tmp_path: Path, case: Case) -> None:
         assert "Traceback (most recent call last)" not in done.stderr, done.stderr[-3000:]
     if case.runtime_error:
         assert "Config validation failed" not in done.stderr, "a runtime error, not a setting"
+    if case.happens.startswith("refused"):  # a setting's mistake is found before any request
+        assert not rsb.counters()["requests"], rsb.counters()["requests"]
 
     if case.command == "tap":
         _check_tap(rsb, case, done)
