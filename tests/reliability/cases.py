@@ -17,7 +17,12 @@ from typing import Any
 from tests.reliability.harness import URL_PASSWORD
 
 PD, OP = "pipedrive", "onpipeline"
+UNREACHABLE_OPEN = {
+    ("target", "pipedrive"): "issue 10 defect 8, target side: target-crm (Pipedrive) tries 6 "
+    "times whatever max_request_tries says (not one of its settings); no fix assigned",
+}
 REMOTE_HTTP = "http://crm.example.invalid"  # never resolves: a request to it could not go out
+CLOSED_PORT = "http://127.0.0.1:9"  # the discard port, on loopback: nothing listens there
 ODD_KINDS = ("html", "empty", "truncated", "list", "empty_object", "data_string", "data_object")
 FIVE_MB = 5 * 1024 * 1024
 
@@ -151,6 +156,14 @@ for command in ("tap", "target"):
                  "`api_url: http://user:PASSWORD@host` (a password in the URL)",
                  "refused; the password is never printed", False, ("api_url", "https://"),
                  config={"api_url": f"http://user:{URL_PASSWORD}@crm.example.invalid"}),
+            Case(f"{command}-{p}-unreachable-host", command, provider,
+                 "`api_url` where nothing listens, `max_request_tries: 2`",
+                 "gives up after 2 tries with one line naming max_request_tries", False,
+                 ("2 tries", "max_request_tries"),
+                 config={"api_url": CLOSED_PORT + ("/pipedrive" if provider == PD else
+                                                   "/onpipeline"),
+                         "max_request_tries": 2, "request_timeout": 5},
+                 xfail=UNREACHABLE_OPEN.get((command, provider), "")),
         )  # fmt: skip
 
 for provider in (PD, OP):
