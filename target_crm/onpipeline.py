@@ -187,6 +187,13 @@ def _integer_text(value: Any) -> Any:
         return value
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What an *Add call answered (its Data), as opposed to an id a lookup found."""
+
+    data: Any
+
+
 class OnpipelineAccount:
     """One Onpipeline account: the shared client, custom fields, pipelines."""
 
@@ -458,7 +465,9 @@ class Entity(EntityWriter):
             nonlocal sent
             sent += 1
             try:
-                return self.account.call(self.spec.add, payload, idempotent=False)
+                # Wrapped: an answer's Data is never mistaken for the id a lookup found
+                # (a `"Data": "oops"` is not a PersonID).
+                return _Answer(self.account.call(self.spec.add, payload, idempotent=False))
             except api.OnpipelineError as exc:
                 return exc
             except OutcomeUnknownError as exc:
@@ -484,9 +493,10 @@ class Entity(EntityWriter):
                 api_message=result.message,
                 status=int(result.code) if result.code.isdigit() else None,
             )
-        data = result if isinstance(result, Mapping) else {}
+        answer = result.data if isinstance(result, _Answer) else result
+        data = answer if isinstance(answer, Mapping) else {}
         new_id = data.get(self.spec.id_field) or data.get("ID")
-        if not new_id:
+        if not new_id or not isinstance(new_id, str | int):
             # A success without the new id: it was probably added, so look before refusing.
             found = self._find_applied(payload)
             if found is not None:
@@ -496,13 +506,13 @@ class Entity(EntityWriter):
                     self.stream,
                     self.spec.add,
                     self.spec.id_field,
-                    api.describe_value(result),
+                    api.describe_value(answer),
                     found,
                 )
                 return Created(found)
             raise RefusedError(
                 f"Onpipeline {self.spec.add} answered without the new {self.spec.id_field} "
-                f"(Data: {api.describe_value(result)}) and the record cannot be found; check "
+                f"(Data: {api.describe_value(answer)}) and the record cannot be found; check "
                 "the CRM before loading it again"
             )
         return Created(str(new_id))

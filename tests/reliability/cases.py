@@ -237,10 +237,7 @@ for provider in (PD, OP):
                  streams=("deals", "persons"), complete=("deals",),
                  unbookmarked=("persons",), runtime_error=True),
         )  # fmt: skip
-ODD_TARGET_OPEN = {
-    (OP, "data_string"): "issue 10 defect 3/7: the Onpipeline target takes PersonAdd's "
-    '`"Data": "oops"` for the new PersonID (id map holds "oops"), exit 0: fixed by R3',
-}
+ODD_TARGET_OPEN: dict[tuple[str, str], str] = {}  # (OP, "data_string"): fixed by R3
 for provider, kinds in ((PD, ("html", "empty", "truncated", "data_object")),
                         (OP, ("html", "empty", "truncated", "data_string"))):  # fmt: skip
     p = "pd" if provider == PD else "op"

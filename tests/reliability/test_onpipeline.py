@@ -245,17 +245,23 @@ def test_an_odd_answer_to_a_create_that_was_applied_finds_the_record_it_added(
     rsb: SandboxHandle, tmp_path: Path, kind: str
 ) -> None:
     text = singer_lines("persons", new_people(f"Odd{kind}"), "key")
+    config = target_config(rsb, id_map_path=str(tmp_path / "ids.sqlite"))
     rsb.configure(odd_body=kind, odd_body_rate=1.0, odd_body_path="/PersonAdd")
-    done = run(target_command(tmp_path / "t", target_config(rsb)), tmp_path / "t", stdin=text)
+    done = run(target_command(tmp_path / "t", config), tmp_path / "t", stdin=text)
     assert done.returncode == 0, done.stderr[-2000:]
     assert TRACEBACK not in done.stderr
     # each added once, though no answer carried its id: the target looked before resending
-    assert sorted(p["FirstName"] for p in crm_persons(rsb, f"Odd{kind}")) == [
-        "Ann0",
-        "Ann1",
-        "Ann2",
-    ]
+    added = crm_persons(rsb, f"Odd{kind}")
+    assert sorted(p["FirstName"] for p in added) == ["Ann0", "Ann1", "Ann2"]
     assert target_states(done)[-1] == {"bookmarks": {"persons": {"last": "k2"}}}
+
+    # and the id map holds the ids it found, not the answer's Data ("oops"): a re-run updates
+    rsb.configure(odd_body="")
+    again = run(target_command(tmp_path / "again", config), tmp_path / "again", stdin=text)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert sorted(p["PersonID"] for p in crm_persons(rsb, f"Odd{kind}")) == sorted(
+        p["PersonID"] for p in added
+    )
 
 
 @pytest.mark.parametrize(
