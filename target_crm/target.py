@@ -244,6 +244,13 @@ class TargetCRM(Target):
             "in the CRM (after twice this long) before it is sent again, never blindly resent.",
         ),
         th.Property(
+            "max_request_tries",
+            th.IntegerType(minimum=1),
+            default=6,
+            description="Onpipeline: tries per request before a 429, 5xx, dropped connection or "
+            "garbled answer ends the load (a create is looked for in the CRM before each resend).",
+        ),
+        th.Property(
             "max_requests_per_2s",
             th.IntegerType,
             description="Pipedrive: never send more than this many requests per 2 s (default: "
