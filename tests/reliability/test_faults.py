@@ -36,6 +36,7 @@ SIZE = 10  # small: a retry waits a second or two, and 10% of ~100 requests is t
 
 # Streams whose ids the control API lists as the API does (Pipedrive: no deleted rows).
 PIPEDRIVE_ANCHORED = ("deals", "leads", "files", "lead_labels", "users", "pipelines", "stages")
+PIPEDRIVE_LIVE_ANCHORED = ("persons", "organizations", "activities", "products", "notes")
 ONPIPELINE_ANCHORED = ("persons", "organizations", "events", "invoices", "invoice_items",
                        "users", "teams", "pipelines", "custom_fields")  # fmt: skip
 
@@ -131,6 +132,13 @@ def test_every_pipedrive_stream_survives_5xx_drops_and_a_429_burst(
     for stream in PIPEDRIVE_ANCHORED:
         listed = rsb.control("GET", f"/pipedrive/ids/{stream}")["ids"]
         assert Counter(map(str, listed)) == _keys_per_stream(clean, keys)[stream], stream
+    for stream in PIPEDRIVE_LIVE_ANCHORED:  # the API lists these without the deleted ones
+        live = []
+        for rid in rsb.control("GET", f"/pipedrive/ids/{stream}")["ids"]:
+            record = rsb.control("GET", f"/pipedrive/records/{stream}/{rid}")
+            if not record.get("is_deleted") and record.get("active_flag") is not False:
+                live.append(rid)
+        assert Counter(map(str, live)) == _keys_per_stream(clean, keys)[stream], stream
 
 
 def test_every_onpipeline_stream_survives_5xx_drops_and_a_429(
