@@ -237,6 +237,19 @@ for provider in (PD, OP):
                  streams=("deals", "persons"), complete=("deals",),
                  unbookmarked=("persons",), runtime_error=True),
         )  # fmt: skip
+for kind in ("empty_object", "data_string"):  # a concurrent (per-parent) stream too
+    add(
+        Case(f"tap-pd-odd-{kind}-concurrent", "tap", PD,
+             f"the followers changelogs (read concurrently) answer 200 with: {kind}",
+             "one line naming the endpoint; the streams before it complete, no STATE for "
+             "the stream it broke", False, ("/followers/changelog",),
+             sandbox={"odd_body": kind, "odd_body_rate": 1.0,
+                      "odd_body_path": "/followers/changelog"},
+             config={"max_request_tries": 2, "max_concurrent_requests": 4},
+             streams=("activities", "deal_followers_changelog"), complete=("activities",),
+             unbookmarked=("deal_followers_changelog",), runtime_error=True),
+    )  # fmt: skip
+
 ODD_TARGET_OPEN: dict[tuple[str, str], str] = {}  # (OP, "data_string"): fixed by R3
 for provider, kinds in ((PD, ("html", "empty", "truncated", "data_object")),
                         (OP, ("html", "empty", "truncated", "data_string"))):  # fmt: skip
