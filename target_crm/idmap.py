@@ -59,6 +59,9 @@ class IdMap:
     def __init__(self, path: str | None, provider: str, *, dry_run: bool = False) -> None:
         self.provider = provider
         self.path = path
+        # Marks older than this are an earlier run's; this run's own creates in flight are
+        # never waited for (records of one key are written one after another anyway).
+        self._opened = time.time()
         self._lock = threading.Lock()
         self._overlay: dict[tuple[str, str], str] | None = {} if dry_run else None
         if path and dry_run:
@@ -127,20 +130,21 @@ class IdMap:
                 )
 
     def pending_since(self, stream: str, key: str) -> float | None:
-        """When an unanswered create for ``key`` was sent (by this or an earlier run)."""
+        """When an earlier run sent a create for ``key`` that got no answer."""
         return self._pending_time(
-            "SELECT sent_at FROM pending WHERE provider=? AND stream=? AND source_key=?",
-            (self.provider, stream, key),
+            "SELECT sent_at FROM pending WHERE provider=? AND stream=? AND source_key=? "
+            "AND sent_at <= ?",
+            (self.provider, stream, key, self._opened),
         )
 
     def latest_pending(self, stream: str) -> float | None:
-        """When the newest unanswered create of ``stream`` was sent."""
+        """When the newest create of ``stream`` an earlier run left unanswered was sent."""
         return self._pending_time(
-            "SELECT MAX(sent_at) FROM pending WHERE provider=? AND stream=?",
-            (self.provider, stream),
+            "SELECT MAX(sent_at) FROM pending WHERE provider=? AND stream=? AND sent_at <= ?",
+            (self.provider, stream, self._opened),
         )
 
-    def _pending_time(self, query: str, args: tuple[str, ...]) -> float | None:
+    def _pending_time(self, query: str, args: tuple[Any, ...]) -> float | None:
         with self._lock:
             try:
                 row = self._db.execute(query, args).fetchone()

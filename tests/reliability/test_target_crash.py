@@ -253,3 +253,18 @@ def test_onpipeline_sigkill_with_creates_in_flight_then_rerun_creates_no_duplica
     tally("records_lost", sum(1 for r in records if r["Email"] not in found))
     tally("duplicates_created", sum(n - 1 for n in found.values()))
     assert found == Counter(r["Email"] for r in records)
+
+
+def test_a_run_never_waits_for_its_own_creates_in_flight(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    """Pending marks are for creates an earlier run left; this run's own are tracked in memory
+    (with the default request_timeout, waiting for them would take two minutes a record)."""
+    rsb.configure(latency_ms=50)
+    records = people(12, "own-")
+    text = singer_input(records)
+    config = pd_config(rsb, match_keys={"persons": "email"}, max_concurrent_requests=4)
+    done = run(target_command(tmp_path / "run", config), tmp_path / "run", stdin=text, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "waiting" not in done.stderr
+    assert_loaded_once(rsb, records)
