@@ -354,6 +354,7 @@ TARGET_BAD_SETTINGS = [
     pytest.param({"api_token": ""}, ("api_token is empty",), id="empty-token"),
     pytest.param({"api_token": "tok-wrong"}, ("401", "api_token"), id="wrong-token"),
     pytest.param({"api_url": "http://example.com/op"}, ("api_url", "https://"), id="plain-http"),
+    pytest.param({"max_request_tries": 0}, ("max_request_tries", "minimum"), id="tries-0"),
 ]
 
 
