@@ -306,9 +306,10 @@ class OnpipelineClient:
     are tried up to ``max_tries`` times in all, with exponential backoff (``Retry-After``
     honoured, a wait of ``LONG_WAIT_SECONDS`` or more logged first); for non-idempotent
     writes pass ``idempotent=False`` and only refusals (429) are retried, since a dropped
-    connection may have been applied. ``timezone_setting`` names the setting that sets
-    ``timezone`` in the warning when the API's clock disagrees; None = the caller converts
-    no local times, so there is nothing to check.
+    connection may have been applied. ``rate_setting`` names the setting behind
+    ``requests_per_minute`` in the line a long pacing wait logs; ``timezone_setting`` the one
+    behind ``timezone`` in the warning when the API's clock disagrees (None = the caller
+    converts no local times, so there is nothing to check).
     """
 
     def __init__(
@@ -319,6 +320,7 @@ class OnpipelineClient:
         timezone: str = "UTC",
         timezone_setting: str | None = "timezone",
         requests_per_minute: int = REQUESTS_PER_MINUTE,
+        rate_setting: str = "onpipeline_requests_per_minute",
         budget: RequestBudget | None = None,
         session: requests.Session | None = None,
         timeout: float = 120.0,
@@ -336,7 +338,7 @@ class OnpipelineClient:
         self.timezone = check_timezone(timezone)
         self.timezone_setting = timezone_setting
         if budget is None:
-            pacing = _PacingLog(requests_per_minute)
+            pacing = _PacingLog(requests_per_minute, setting=rate_setting)
             budget = RequestBudget(requests_per_minute, BUDGET_WINDOW_SECONDS, sleep=pacing)
             _PACING[budget] = pacing
         self.budget = budget
@@ -512,8 +514,14 @@ class _PacingLog:
     wait (a 429's hold is logged by the retry loop).
     """
 
-    def __init__(self, per_minute: int, sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        sleep: Callable[[float], None] | None = None,
+        setting: str = "onpipeline_requests_per_minute",
+    ) -> None:
         self.per_minute = per_minute
+        self.setting = setting
         # An Event, not time.sleep: a spent budget wakes every waiter at once (``wake``).
         self._woken = threading.Event()
         self._sleep: Callable[[float], object] = sleep or self._woken.wait
@@ -535,9 +543,10 @@ class _PacingLog:
                 self._quiet_until = now + seconds
         if say:
             logger.info(
-                "Onpipeline: waiting %.0f s for the request budget (%d requests per minute; "
-                "the vendor's limit is %d)",
+                "Onpipeline: waiting %.0f s for the request budget (%s: %d requests per "
+                "minute; the vendor's limit is %d)",
                 seconds,
+                self.setting,
                 self.per_minute,
                 REQUESTS_PER_MINUTE,
             )

@@ -220,6 +220,7 @@ class OnpipelineAccount:
             # `timezone` setting a warning could point at: no clock-versus-zone check.
             timezone_setting=None,
             requests_per_minute=int(config.get("requests_per_minute", api.REQUESTS_PER_MINUTE)),
+            rate_setting="requests_per_minute",
             budget=budget,
             backoff_base=0.5,
             timeout=float(config.get("request_timeout") or 60),

@@ -247,8 +247,8 @@ def test_the_budget_wait_for_the_per_minute_limit_is_announced_once(
     assert slept == [0.5, 40.0, 39.0]
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
-        "Onpipeline: waiting 40 s for the request budget (60 requests per minute; the "
-        "vendor's limit is 60)"
+        "Onpipeline: waiting 40 s for the request budget (onpipeline_requests_per_minute: 60 "
+        "requests per minute; the vendor's limit is 60)"
     ]
 
 
