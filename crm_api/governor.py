@@ -133,3 +133,59 @@ class RequestBudget:
                 already_full = bool(self._limit) and ours >= self._limit
             if not already_full:
                 self.hold(reset_seconds)
+
+
+class TokenAllowance:
+    """How many tokens of the provider's daily budget one run may spend.
+
+    ``limit`` (the user's ``max_tokens_per_run``) and ``share`` (of what the API says is left
+    of the day at the run's first response, ``daily_budget_share``) each cap the run; None
+    means no cap. ``take(cost)`` is asked before every request: False when that request
+    would pass the cap (nothing is counted then). It also keeps the day's figures the API
+    last announced, for the run's estimate line.
+    """
+
+    def __init__(self, limit: int | None = None, share: float | None = None) -> None:
+        self._lock = threading.Lock()
+        self.spent = 0
+        self.requests = 0
+        self._limit = limit if limit and limit > 0 else None
+        self._share = share if share and 0 < share < 1 else None
+        self.day_limit: int | None = None
+        self.day_remaining: int | None = None
+        self.reached: str | None = None
+
+    @property
+    def limit(self) -> int | None:
+        """The run's cap in tokens now (the share's part known after the first response)."""
+        caps = [self._limit] if self._limit else []
+        if self._share is not None and self._day_at_start is not None:
+            caps.append(int(self._share * self._day_at_start))
+        return min(caps) if caps else None
+
+    _day_at_start: int | None = None
+
+    def take(self, cost: int) -> bool:
+        with self._lock:
+            limit = self.limit
+            if limit is not None and self.spent + cost > limit:
+                return False
+            self.spent += cost
+            self.requests += 1
+            return True
+
+    def reach(self, message: str) -> None:
+        """Remember why the run stopped (the first thread to find the cap says it)."""
+        with self._lock:
+            if self.reached is None:
+                self.reached = message
+
+    def observe_day(self, limit: int | None, remaining: int | None) -> None:
+        """The API's daily figures from one response (``remaining``: after that request)."""
+        with self._lock:
+            if limit is not None:
+                self.day_limit = limit
+            if remaining is not None:
+                self.day_remaining = remaining
+                if self._day_at_start is None:  # what was left before this run spent any
+                    self._day_at_start = remaining + self.spent

@@ -49,7 +49,7 @@ from urllib.parse import urlencode, urlparse
 import requests
 from requests.auth import AuthBase
 
-from crm_api.governor import BudgetExhaustedError, RequestBudget
+from crm_api.governor import BudgetExhaustedError, RequestBudget, TokenAllowance
 from crm_api.urls import UnsafeURLError, check_url, shown
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,12 @@ class DailyBudgetSpentError(PipedriveError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, status=429)
+
+
+class RunCapReachedError(DailyBudgetSpentError):
+    """The run reached its own token cap (``max_tokens_per_run`` / ``daily_budget_share``):
+    it ends as a spent daily budget does (every thread at once, a STATE covering only emitted
+    records), but the next run may start at once and continues where this one stopped."""
 
 
 # ----------------------------------------------------------------------------- URLs
@@ -271,13 +277,23 @@ def new_budget(cap: int | None = None) -> RequestBudget:
     return RequestBudget(cap or 0, BURST_WINDOW_SECONDS + WINDOW_SAFETY_SECONDS)
 
 
-# Daily-budget token cost per call (research §7): (method, path pattern) -> tokens.
+# Daily-budget token cost per call (research §7 and the endpoints' reference pages, as in
+# docs/sandbox.md): (method, path pattern) -> tokens. First match wins: specific before generic.
 _COSTS: list[tuple[str, re.Pattern[str], int]] = [
     ("GET", re.compile(r"/api/v2/deals/archived$"), 20),
+    ("GET", re.compile(r"/api/v2/deals/(products|installments)$"), 10),
+    ("GET", re.compile(r"/api/v2/deals/\d+/products$"), 10),
     ("GET", re.compile(r"/api/v2/\w+/\d+/followers/changelog$"), 10),
+    ("GET", re.compile(r"/api/v2/\w+/\d+/followers$"), 10),
     ("GET", re.compile(r"/api/v2/(pipelines|stages)$"), 5),
     ("GET", re.compile(r"/api/v2/\w+/\d+$"), 1),
     ("GET", re.compile(r"/api/v2/\w+$"), 10),
+    ("GET", re.compile(r"/(api/)?v1/deals/\d+/flow$"), 40),
+    ("GET", re.compile(r"/(api/)?v1/deals/\d+/changelog$"), 20),
+    ("GET", re.compile(r"/(api/)?v1/leadLabels$"), 10),
+    ("GET", re.compile(r"/(api/)?v1/leadSources$"), 2),
+    ("GET", re.compile(r"/(api/)?v1/users/me$"), 2),
+    ("GET", re.compile(r"/(api/)?v1/leads/[0-9a-fA-F-]{36}$"), 2),
     ("GET", re.compile(r"/(api/)?v1/\w+/\d+$"), 2),
     ("GET", re.compile(r"/(api/)?v1/"), 20),
     ("POST", re.compile(r"/api/v2/\w+/\d+/followers$"), 5),
@@ -620,11 +636,13 @@ class PipedriveSession(requests.Session):
         budget: RequestBudget,
         auth: ApiTokenAuth | OAuthAuth | None = None,
         cap: int | None = None,
+        allowance: TokenAllowance | None = None,
     ) -> None:
         super().__init__()
         self.budget = budget
         self.auth = auth
         self._cap = cap
+        self.allowance = allowance
         self.headers["Accept"] = "application/json"
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
@@ -639,12 +657,25 @@ class PipedriveSession(requests.Session):
 
     def _send_once(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         checked_url(request.url or "", "api_url")  # whoever built the URL: no token in clear
+        allowance = self.allowance
+        cost = endpoint_cost(request.method or "GET", request.path_url)
         try:
             self.budget.acquire()
-        except BudgetExhaustedError as exc:  # another thread saw the daily budget spent
+            if allowance is not None and not allowance.take(cost):
+                # The next request would pass the run's cap: end every thread's wait now,
+                # exactly as a spent daily budget does, with the line that says why.
+                allowance.reach(cap_reached_message(allowance, cost))
+                self.budget.exhaust(allowance.reached or "")
+                self.budget.acquire()  # raises, with the first thread's message
+        except BudgetExhaustedError as exc:  # the daily budget or the run's cap is spent
+            if allowance is not None and allowance.reached:
+                raise RunCapReachedError(str(exc)) from None
             raise DailyBudgetSpentError(str(exc)) from None
         response = super().send(request, **kwargs)
         observe_rate_limit(self.budget, response.headers, self._cap)
+        if allowance is not None:
+            day = daily_tokens(response.headers)
+            allowance.observe_day(day[0], day[1])
         if response.status_code == 429:
             spent = daily_budget_message(response.headers)
             if spent:
@@ -667,6 +698,28 @@ class PipedriveSession(requests.Session):
         return response
 
 
+CAP_SETTINGS = "max_tokens_per_run / daily_budget_share"
+
+
+def cap_reached_message(allowance: TokenAllowance, cost: int) -> str:
+    """The one line of a run stopped at its token cap."""
+    return (
+        f"stopped at this run's token cap ({CAP_SETTINGS}: {allowance.limit:,} tokens; "
+        f"{allowance.spent:,} spent, the next request costs {cost}): the state so far is "
+        "kept, run again to continue where this run stopped"
+    )
+
+
+def daily_tokens(headers: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """``x-daily-ratelimit-token-limit`` and ``-remaining`` (either may be missing)."""
+    limit = _number(headers.get("x-daily-ratelimit-token-limit"))
+    remaining = _number(headers.get("x-daily-ratelimit-token-remaining"))
+    return (
+        int(limit) if limit is not None else None,
+        int(remaining) if remaining is not None else None,
+    )
+
+
 @dataclass
 class Connection:
     """One Pipedrive account as seen from this process: where, who, and how fast."""
@@ -675,9 +728,10 @@ class Connection:
     auth: ApiTokenAuth | OAuthAuth
     budget: RequestBudget
     cap: int | None = None
+    allowance: TokenAllowance | None = None
 
     def session(self) -> PipedriveSession:
-        return PipedriveSession(self.budget, self.auth, self.cap)
+        return PipedriveSession(self.budget, self.auth, self.cap, self.allowance)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -710,10 +764,15 @@ def connect(
     oauth_token_file: str | None = None,
     oauth_url: str | None = None,
     max_requests_per_window: int | None = None,
+    max_tokens_per_run: int | None = None,
+    daily_budget_share: float | None = None,
 ) -> Connection:
     """Everything needed to call the API; raises ``PipedriveError`` on unusable settings.
 
     With OAuth and no ``api_url``, the first token refresh tells the company's ``api_domain``.
+    The connection counts the tokens its sessions spend (``allowance``); with
+    ``max_tokens_per_run`` or ``daily_budget_share`` a request that would pass that cap raises
+    ``RunCapReachedError`` instead of being sent.
     """
     auth = make_auth(
         api_url=api_url,
@@ -730,7 +789,8 @@ def connect(
         base = checked_url(api_base(auth.api_domain), "api_domain (from the OAuth server)")
     identity = api_token or f"oauth:{client_id}"
     budget = shared_budget(base, identity, max_requests_per_window)
-    return Connection(base, auth, budget, max_requests_per_window)
+    allowance = TokenAllowance(max_tokens_per_run, daily_budget_share)
+    return Connection(base, auth, budget, max_requests_per_window, allowance)
 
 
 # ----------------------------------------------------------------------------- plain calls

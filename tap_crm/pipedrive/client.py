@@ -132,6 +132,7 @@ class PipedriveAccount:
     """What every stream of one tap shares: the connection and the custom-field plan."""
 
     def __init__(self, tap: Tap) -> None:
+        self.tap = tap
         self.config = tap.config
         self.logger = tap.logger
 
@@ -153,6 +154,8 @@ class PipedriveAccount:
             oauth_token_file=self.config.get("oauth_token_file"),
             oauth_url=self.config.get("oauth_url"),
             max_requests_per_window=self.config.get("max_requests_per_2s"),
+            max_tokens_per_run=self.config.get("max_tokens_per_run"),
+            daily_budget_share=self.config.get("daily_budget_share"),
         )
 
     @property
@@ -269,6 +272,12 @@ class PipedriveStream(RESTStream[Any]):
         # A checkpoint (STATE) per page instead of per 10,000 records: an interrupted run
         # then repeats at most one page.
         self.STATE_MSG_FREQUENCY = self.page_size
+
+    def estimate(self, counts: Any) -> tuple[int, int, bool]:
+        """(requests, tokens, exact) this stream expects to spend in this run: by default one
+        page of each list it reads (exact only for small lists that fit one page)."""
+        cost = api.endpoint_cost("GET", self.path or "")
+        return 1, cost, False
 
     # -- schema
 

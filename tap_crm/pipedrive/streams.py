@@ -11,6 +11,7 @@ import collections
 import concurrent.futures
 import heapq
 import logging
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from singer_sdk.pagination import BaseAPIPaginator
 
 from crm_api import pipedrive as api
 from crm_api import pipedrive_include
-from tap_crm.pipedrive import custom_fields
+from tap_crm.pipedrive import costs, custom_fields
 from tap_crm.pipedrive.client import (
     IncrementalV2Stream,
     OffsetPaginator,
@@ -124,6 +125,31 @@ SETTINGS: list[th.Property] = [
         "in its x-ratelimit-limit header.",
     ),
     th.Property(
+        "max_tokens_per_run",
+        th.IntegerType(minimum=1),
+        description="Pipedrive: the most daily-budget tokens one run may spend (the budget is "
+        "shared by every integration of the company). When the next request would pass it, "
+        "the run stops with a resumable state, says so in one line and exits with status 3; "
+        "the next run continues where it stopped. Default: no cap. See docs/costs.md.",
+    ),
+    th.Property(
+        "daily_budget_share",
+        th.NumberType(minimum=0, maximum=1),
+        description="Pipedrive: the share (e.g. 0.5) of the tokens the API says are left of "
+        "the day (x-daily-ratelimit-token-remaining at the run's first request) that one run "
+        "may spend; stops as max_tokens_per_run does (the lower of the two wins). Ignored "
+        "when the API sends no such header. Default: no cap.",
+    ),
+    th.Property(
+        "cost_estimate_probe",
+        th.BooleanType,
+        default=False,
+        description="Pipedrive: before the run, list the parents changed since the bookmarks "
+        "(deals, archived deals, persons, organizations, products: one list page per 500) so "
+        "the run's cost estimate counts the per-parent requests exactly. Off: the estimate "
+        "counts one page per list, a floor. See docs/costs.md.",
+    ),
+    th.Property(
         "max_request_tries",
         th.IntegerType(minimum=1),
         default=10,
@@ -153,7 +179,36 @@ def config_problems(config: dict[str, Any]) -> list[str]:
 # ----------------------------------------------------------------------------- entity streams
 
 
-class ExtrasV2Stream(IncrementalV2Stream):
+def _since(stream: PipedriveStream) -> str | None:
+    """Where the stream's next sync starts (read before it starts, when the SDK does not
+    know it yet): its bookmark, else start_date."""
+    value = stream.stream_state.get("replication_key_value") or stream.config.get("start_date")
+    return normalize_time(value) if isinstance(value, str) else None
+
+
+class ProbedV2Stream(IncrementalV2Stream):
+    """An entity list whose changed records the run's estimate counts (``costs``): the
+    parents of the per-parent streams."""
+
+    probe_paths: tuple[str, ...] = ()
+
+    def plan_estimate(self, counts: costs.ParentCounts) -> None:
+        for path in self.probe_paths or (self.path,):
+            counts.want(self.name, path, costs.Tally(_since(self)))
+
+    def estimate(self, counts: costs.ParentCounts) -> tuple[int, int, bool]:
+        requests = tokens = 0
+        precise = True
+        for path in self.probe_paths or (self.path,):
+            tally = counts.get(self.name, path)
+            precise = precise and tally is not None
+            n = costs.pages(tally.listed if tally else 0, self.page_size)
+            requests += n
+            tokens += n * api.endpoint_cost("GET", path)
+        return requests, tokens, precise
+
+
+class ExtrasV2Stream(ProbedV2Stream):
     """A v2 entity list that also asks for its ``include_fields`` extras (the setting
     ``include_fields``). The API documents no limit on how many one request may name (unlike
     ``custom_fields=``, max 15, which the tap never sends: all custom fields come by default),
@@ -191,6 +246,7 @@ class DealsStream(ExtrasV2Stream):
     name = "deals"
     path = "/api/v2/deals"
     extra_params = {"status": "open,won,lost,deleted"}
+    probe_paths = ("/api/v2/deals", "/api/v2/deals/archived")
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         # get_records is the SDK's extension point for "records come from more than one
@@ -227,8 +283,14 @@ class ActivitiesStream(ExtrasV2Stream):
     name = "activities"
     path = "/api/v2/activities"
 
+    def plan_estimate(self, counts: costs.ParentCounts) -> None:
+        pass  # not a parent: not worth a probe (one page counted, "at least")
 
-class ProductsStream(IncrementalV2Stream):
+    def estimate(self, counts: costs.ParentCounts) -> tuple[int, int, bool]:
+        return PipedriveStream.estimate(self, counts)
+
+
+class ProductsStream(ProbedV2Stream):
     name = "products"
     path = "/api/v2/products"
 
@@ -314,12 +376,46 @@ class V1ListStream(PipedriveStream):
 _CUSTOM_KEY = re.compile(r"^[0-9a-f]{40}$")
 
 
-class LeadsStream(V1ListStream):
-    """Leads, archived ones included (v1: the API has no v2 leads list and no change filter,
-    so the list is read whole, ordered by creation time so edits cannot shift the pages).
-    Leads use the deal fields; their values arrive as top-level hash keys and are gathered
-    into ``custom_fields`` like the v2 entities', and become readable typed columns from the
-    deal fields, named by the same rule as the deals' columns (no extra request).
+class NewestFirstV1Stream(V1ListStream):
+    """A v1 list without a change filter read incrementally: sorted by ``update_time``
+    newest first, it stops at the first record older than the bookmark, so a run reads the
+    changed records plus one page at most. Offset pages over a newest-first order cannot skip
+    a record edited during the sync (it moves to the front; the others shift to later pages,
+    so one may come twice, never not at all). Records come newest first, so the bookmark moves
+    only when the stream is done (the SDK's unsorted mode): a run stopped inside it reads it
+    again from the old bookmark. A record whose ``update_time`` is null sorts last: read by a
+    first sync, then again only once it changes (and so gets one)."""
+
+    replication_key = "update_time"
+    is_sorted = False
+    newest_first_sort = "update_time DESC"
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        params = super().get_url_params(context, next_page_token)
+        params["sort"] = self.newest_first_sort
+        return params
+
+    def until_bookmark(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``rows`` up to the first one older than the bookmark (then no more pages)."""
+        start = self.get_starting_timestamp(None)
+        since = rfc3339(start) if start is not None else None
+        for row in rows:
+            if since is not None and (normalize_time(row.get("update_time")) or "") < since:
+                return
+            yield row
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        # No read-ahead: a page fetched past the bookmark would be spent for nothing.
+        return self.until_bookmark(self.request_records(context))
+
+
+class LeadsStream(NewestFirstV1Stream):
+    """Leads, archived ones included (v1: the API has no v2 leads list and no change filter),
+    read incrementally newest first (see ``NewestFirstV1Stream``): the two lists one after
+    the other, each up to the bookmark. Leads use the deal fields; their values arrive as
+    top-level hash keys and are gathered into ``custom_fields`` like the v2 entities', and
+    become readable typed columns from the deal fields, named by the same rule as the deals'
+    columns (no extra request).
 
     Since 2025-04 the docs say ``/v1/leads`` lists only leads that are not archived and
     ``/v1/leads/archived`` the archived ones (``archived_status`` removed). Older accounts'
@@ -329,13 +425,15 @@ class LeadsStream(V1ListStream):
 
     name = "leads"
     path = "/v1/leads"
-    extra_params = {"sort": "add_time ASC"}
     _custom_columns: list[custom_fields.CustomColumn] = []  # set by build_schema
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         # Two request sequences, one stream: get_records is the SDK's place for that.
-        yield from self.request_records(None)
-        yield from self.request_records({"archived": True})
+        yield from self.until_bookmark(self.request_records(None))
+        yield from self.until_bookmark(self.request_records({"archived": True}))
+
+    def estimate(self, counts: Any) -> tuple[int, int, bool]:
+        return 2, 2 * api.endpoint_cost("GET", self.path), False
 
     def get_url(self, context: Context | None) -> str:
         url = super().get_url(None)
@@ -391,12 +489,13 @@ class FiltersStream(V1ListStream):
     path = "/v1/filters"
 
 
-class FilesStream(V1ListStream):
-    """File metadata (never the files), deleted ones included (``active_flag`` false)."""
+class FilesStream(NewestFirstV1Stream):
+    """File metadata (never the files), deleted ones included (``active_flag`` false), read
+    incrementally newest first (see ``NewestFirstV1Stream``)."""
 
     name = "files"
     path = "/v1/files"
-    extra_params = {"include_deleted_files": 1, "sort": "id ASC"}
+    extra_params = {"include_deleted_files": 1}
 
 
 class LeadFieldsStream(V1ListStream):
@@ -479,6 +578,8 @@ class NotesStream(PipedriveStream):
 
 # ----------------------------------------------------------------------------- followers changelog
 
+PARENTS_READ = "parents_read"  # state key of the per-parent streams, see _parent_done
+
 
 class FollowersChangelogStream(V2Stream):
     """The followers changelog of every parent changed since this stream's bookmark.
@@ -498,6 +599,7 @@ class FollowersChangelogStream(V2Stream):
     replication_key = "parent_update_time"
     is_sorted = True
     tolerate_missing = True  # a parent deleted between listing and reading has no changelog
+    child_path_example = ""  # a child request's path, for its token cost in the estimate
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         # Overriding get_records is the SDK's documented way to change how records are
@@ -531,6 +633,61 @@ class FollowersChangelogStream(V2Stream):
             row[self.parent_id_key] = parent_id
             row["parent_update_time"] = parent_update_time
             yield row
+        # Resumed here only once the SDK has written the last of them: the parent is done.
+        self._parent_done(parent_id, parent_update_time)
+
+    # -- progress per parent, not per record: a parent without children moves the bookmark
+    # too, and the parents already read at the bookmark's own second are named in the state
+    # (``parents_read``: that second and their ids, never more than that second holds), so
+    # the next run, which lists from that second again (``updated_since`` is inclusive),
+    # skips them instead of reading their children again.
+
+    per_parent = True  # one request per parent (else per batch of batch_size deals)
+    batch_size = 100
+    skip_deleted = False
+
+    def plan_estimate(self, counts: costs.ParentCounts) -> None:
+        read_at, read_ids = self._already_read()
+        for path in self.parent_paths:
+            tally = costs.Tally(_since(self), read_at, read_ids, self.skip_deleted)
+            counts.want(self.name, path, tally)
+
+    def estimate(self, counts: costs.ParentCounts) -> tuple[int, int, bool]:
+        requests = tokens = to_read = 0
+        precise = True
+        for path in self.parent_paths:
+            tally = counts.get(self.name, path)
+            precise = precise and tally is not None
+            n = costs.pages(tally.listed if tally else 0, self.page_size)
+            requests += n
+            tokens += n * api.endpoint_cost("GET", path)
+            to_read += tally.to_read if tally else 0
+        calls = to_read if self.per_parent else math.ceil(to_read / self.batch_size)
+        requests += calls
+        tokens += calls * api.endpoint_cost("GET", self.child_path_example or self.path)
+        return requests, tokens, precise
+
+    def _already_read(self) -> tuple[str | None, set[int]]:
+        entry = self.stream_state.get(PARENTS_READ) or {}
+        at = entry.get("at") if isinstance(entry, dict) else None
+        ids = entry.get("ids") if isinstance(entry, dict) else None
+        return (at if isinstance(at, str) else None), {int(i) for i in ids or []}
+
+    def _parent_done(self, parent_id: int, updated: str | None) -> None:
+        if updated is None:
+            return
+        state = self.stream_state
+        entry = state.get(PARENTS_READ)
+        if isinstance(entry, dict) and entry.get("at") == updated:
+            if parent_id not in entry["ids"]:
+                entry["ids"].append(parent_id)
+        elif not isinstance(entry, dict) or str(entry.get("at") or "") < updated:
+            state[PARENTS_READ] = {"at": updated, "ids": [parent_id]}
+        current = state.get("replication_key_value")
+        if current is None or str(current) < updated:
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = updated
+        self.state_manager.is_flushed = False  # the stream's last STATE must carry this
 
     def _changelog(self, parent_id: int) -> list[dict[str, Any]]:
         return list(self.request_records({self.parent_id_key: parent_id}))
@@ -544,6 +701,7 @@ class FollowersChangelogStream(V2Stream):
         start = self.get_starting_timestamp(context)
         if start is not None:
             params["updated_since"] = rfc3339(start)
+        read_at, read_ids = self._already_read()
         lists = [
             api.iter_v2(
                 self.requests_session,
@@ -559,7 +717,10 @@ class FollowersChangelogStream(V2Stream):
         for parent in heapq.merge(
             *lists, key=lambda row: normalize_time(row.get("update_time")) or ""
         ):
-            yield int(parent["id"]), normalize_time(parent.get("update_time"))
+            parent_id, updated = int(parent["id"]), normalize_time(parent.get("update_time"))
+            if updated is not None and updated == read_at and parent_id in read_ids:
+                continue  # read at the bookmark's second by an earlier run, unchanged since
+            yield parent_id, updated
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         row["time"] = normalize_time(row.get("time"))
@@ -568,6 +729,7 @@ class FollowersChangelogStream(V2Stream):
 
 class DealFollowersChangelogStream(FollowersChangelogStream):
     name = "deal_followers_changelog"
+    child_path_example = "/api/v2/deals/1/followers/changelog"
     path = "/api/v2/deals/{deal_id}/followers/changelog"
     parent_paths = ("/api/v2/deals", "/api/v2/deals/archived")
     parent_id_key = "deal_id"
@@ -577,6 +739,7 @@ class DealFollowersChangelogStream(FollowersChangelogStream):
 
 class PersonFollowersChangelogStream(FollowersChangelogStream):
     name = "person_followers_changelog"
+    child_path_example = "/api/v2/persons/1/followers/changelog"
     path = "/api/v2/persons/{person_id}/followers/changelog"
     parent_paths = ("/api/v2/persons",)
     parent_id_key = "person_id"
@@ -585,6 +748,7 @@ class PersonFollowersChangelogStream(FollowersChangelogStream):
 
 class OrganizationFollowersChangelogStream(FollowersChangelogStream):
     name = "organization_followers_changelog"
+    child_path_example = "/api/v2/organizations/1/followers/changelog"
     path = "/api/v2/organizations/{organization_id}/followers/changelog"
     parent_paths = ("/api/v2/organizations",)
     parent_id_key = "organization_id"
@@ -593,6 +757,7 @@ class OrganizationFollowersChangelogStream(FollowersChangelogStream):
 
 class ProductFollowersChangelogStream(FollowersChangelogStream):
     name = "product_followers_changelog"
+    child_path_example = "/api/v2/products/1/followers/changelog"
     path = "/api/v2/products/{product_id}/followers/changelog"
     parent_paths = ("/api/v2/products",)
     parent_id_key = "product_id"
@@ -605,6 +770,7 @@ class DealFlowStream(FollowersChangelogStream):
     bookmark (``parent_update_time``), as for the followers changelogs."""
 
     name = "deal_flow"
+    child_path_example = "/v1/deals/1/flow"
     path = "/v1/deals/{deal_id}/flow"
     parent_paths = ("/api/v2/deals", "/api/v2/deals/archived")
     parent_id_key = "deal_id"
@@ -635,6 +801,8 @@ class _BulkDealChildStream(FollowersChangelogStream):
     parent_params = {"status": "open,won,lost"}  # a deleted deal's items are not served
     deals_per_call = 100
     tolerate_missing = False
+    per_parent = False
+    skip_deleted = True
 
     def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
@@ -661,6 +829,8 @@ class _BulkDealChildStream(FollowersChangelogStream):
         for row in rows:
             row["parent_update_time"] = order.get(int(row.get("deal_id") or 0), missing)[1]
             yield row
+        for deal_id, updated in batch:  # every deal of the batch is done (items or none)
+            self._parent_done(deal_id, updated)
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         return PipedriveStream.post_process(self, row, context)
@@ -720,6 +890,13 @@ STREAM_TYPES: list[type[PipedriveStream]] = [
     OrganizationFollowersChangelogStream,
     ProductFollowersChangelogStream,
 ]
+
+
+def before_sync(tap: Tap) -> None:
+    """Log what the run expects to spend (docs/costs.md), before its first request."""
+    streams = [s for s in tap.streams.values() if isinstance(s, PipedriveStream)]
+    if streams:
+        costs.log_estimate(streams[0].account)
 
 
 def discover_streams(tap: Tap) -> list[Stream]:
