@@ -66,7 +66,8 @@ class OnpipelineStream(Stream):
     @property
     def client(self) -> OnpipelineClient:
         if self._client is None:
-            # Discovery works without a token; a sync cannot: one line, not a traceback.
+            # Discovery works without a token; a sync cannot: one line, not a traceback (a
+            # sync given a catalog is stopped earlier, at discovery: see streams.NO_TOKEN).
             message = "api_token is empty: set it to the Onpipeline account's API token"
             raise ConfigValidationError(message, errors=[message])
         return self._client

@@ -399,9 +399,21 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+NO_TOKEN = "api_token is empty: set it to the Onpipeline account's API token"
+
+
+def _syncing(tap: Tap) -> bool:
+    """A catalog with a selected stream was given: this is a sync (``--discover`` has none)."""
+    catalog = tap.input_catalog
+    return catalog is not None and any(entry.metadata.root.selected for entry in catalog.values())
+
+
 def discover_streams(tap: Tap) -> list[Stream]:
     """Every stream; with a token, persons/organizations/deals get one column per custom field."""
     columns: dict[str, dict[str, str]] = {}
+    if not tap.config.get("api_token") and _syncing(tap):
+        # Discovery works without a token; a sync cannot: say so before any stream starts.
+        raise ConfigValidationError(NO_TOKEN, errors=[NO_TOKEN])
     try:
         client = make_client(tap.config)
         if client is not None:

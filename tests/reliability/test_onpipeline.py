@@ -338,6 +338,21 @@ def test_a_bad_tap_setting_is_one_line_naming_it(
     assert not done.records
 
 
+def test_an_empty_token_stops_a_sync_before_any_stream_starts(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    config = tap_config(rsb, api_token="")
+    done = run(tap_command(tmp_path, config, streams=["users", "persons"]), tmp_path)
+    assert done.returncode != 0
+    done.assert_one_clear_line("api_token is empty")
+    assert "An unhandled error occurred" not in done.stderr  # the SDK's line for a stream
+    assert not done.messages  # not even a SCHEMA: nothing started
+    # and discovery still works without a token (a catalog can be made before the token)
+    found = run(tap_command(tmp_path / "d", config, extra_args=["--discover"]), tmp_path / "d")
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert '"tap_stream_id": "persons"' in found.stdout.replace('":"', '": "')
+
+
 @pytest.mark.parametrize("discover", [False, True], ids=["sync", "discover"])
 def test_a_refused_token_is_a_runtime_line_not_a_config_validation_failure(
     rsb: SandboxHandle, tmp_path: Path, discover: bool
