@@ -168,7 +168,7 @@ class TokenAllowance:
     def take(self, cost: int) -> bool:
         with self._lock:
             limit = self.limit
-            if limit is not None and self.spent + cost > limit:
+            if self.reached is not None or (limit is not None and self.spent + cost > limit):
                 return False
             self.spent += cost
             self.requests += 1

@@ -56,6 +56,9 @@ class ParentCounts:
     def want(self, stream: str, path: str, tally: Tally) -> None:
         self.tallies[(stream, path)] = tally
 
+    def probed(self, path: str) -> bool:
+        return any(p == path for _, p in self.tallies)
+
     def get(self, stream: str, path: str) -> Tally | None:
         return self.tallies.get((stream, path))
 
@@ -100,16 +103,17 @@ def log_estimate(account: PipedriveAccount) -> None:
         s for s in account.tap.streams.values() if s.selected and isinstance(s, PipedriveStream)
     ]
     counts = ParentCounts()
-    probe = bool(account.config.get("cost_estimate_probe", False))
-    for stream in streams if probe else ():
+    probe = bool(account.config.get("cost_estimate_probe", True))
+    # The per-parent streams first: an entity stream is counted only from a list that is
+    # probed for them anyway (alone, its one page per 500 records is not worth a probe).
+    for stream in sorted(streams, key=lambda s: not getattr(s, "per_parent_stream", False)):
         plan = getattr(stream, "plan_estimate", None)
-        if plan is not None:
+        if probe and plan is not None:
             plan(counts)
     allowance = account.connection.allowance
     spent_before = allowance.spent if allowance else 0
     if counts.tallies:
-        size = int(account.config.get("page_size") or 500)
-        counts.fill(account, size)
+        counts.fill(account, 500)  # the API's largest page: counting needs no small ones
     total_requests = total_tokens = 0
     exact = True
     for stream in streams:

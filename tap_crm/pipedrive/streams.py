@@ -143,11 +143,12 @@ SETTINGS: list[th.Property] = [
     th.Property(
         "cost_estimate_probe",
         th.BooleanType,
-        default=False,
-        description="Pipedrive: before the run, list the parents changed since the bookmarks "
-        "(deals, archived deals, persons, organizations, products: one list page per 500) so "
-        "the run's cost estimate counts the per-parent requests exactly. Off: the estimate "
-        "counts one page per list, a floor. See docs/costs.md.",
+        default=True,
+        description="Pipedrive: when per-parent streams (followers changelogs, deal flow, "
+        "deal products, installments) are selected, list their parents changed since the "
+        "bookmarks before the run (one list page per 500 parents, e.g. 60 tokens on an idle "
+        "run with all of them) so the run's cost estimate counts their requests exactly. "
+        "Off: the estimate counts one page per list, a floor. See docs/costs.md.",
     ),
     th.Property(
         "max_request_tries",
@@ -194,7 +195,8 @@ class ProbedV2Stream(IncrementalV2Stream):
 
     def plan_estimate(self, counts: costs.ParentCounts) -> None:
         for path in self.probe_paths or (self.path,):
-            counts.want(self.name, path, costs.Tally(_since(self)))
+            if counts.probed(path):
+                counts.want(self.name, path, costs.Tally(_since(self)))
 
     def estimate(self, counts: costs.ParentCounts) -> tuple[int, int, bool]:
         requests = tokens = 0
@@ -642,6 +644,7 @@ class FollowersChangelogStream(V2Stream):
     # the next run, which lists from that second again (``updated_since`` is inclusive),
     # skips them instead of reading their children again.
 
+    per_parent_stream = True  # the estimate plans these first (costs.log_estimate)
     per_parent = True  # one request per parent (else per batch of batch_size deals)
     batch_size = 100
     skip_deleted = False

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from crm_api import pipedrive as api
-from crm_api.governor import BudgetExhaustedError, RequestBudget
+from crm_api.governor import BudgetExhaustedError, RequestBudget, TokenAllowance
 
 
 def test_exhaust_wakes_waiters_and_refuses_later_acquirers() -> None:
@@ -131,3 +131,45 @@ def test_request_json_logs_a_long_backoff(monkeypatch: pytest.MonkeyPatch) -> No
     assert len(lines) == 1  # waits of 1 and 2 s pass quietly; the 4 s one says what it waits for
     assert "retrying in 4 s (try 4 of 4)" in lines[0]
     assert "HTTP 503" in lines[0]
+
+
+# ----------------------------------------------------------------------------- issue 16: caps
+
+
+def test_an_allowance_refuses_the_request_that_would_pass_its_cap() -> None:
+    allowance = TokenAllowance(limit=100)
+    assert all(allowance.take(40) for _ in range(2))
+    assert not allowance.take(40)  # 120 > 100: not sent, not counted
+    assert allowance.take(20)  # exactly 100 still fits
+    assert (allowance.spent, allowance.requests) == (100, 3)
+    allowance.reach("stopped")
+    assert not allowance.take(0)  # once stopped, no thread sends another
+
+
+def test_a_share_of_the_day_caps_from_what_was_left_before_the_run() -> None:
+    allowance = TokenAllowance(share=0.5)
+    assert allowance.limit is None  # until the API says what is left
+    assert allowance.take(10)
+    allowance.observe_day(limit=1000, remaining=590)  # 600 were left before our 10
+    assert allowance.limit == 300
+    both = TokenAllowance(limit=200, share=0.5)
+    both.take(10)
+    both.observe_day(limit=1000, remaining=990)
+    assert both.limit == 200  # the lower cap wins
+
+
+def test_a_capped_session_stops_every_thread_with_the_cap_line() -> None:
+    budget = RequestBudget(0, 2.0)
+    allowance = TokenAllowance(limit=25)
+    session = api.PipedriveSession(budget, api.ApiTokenAuth("t"), allowance=allowance)
+    adapter = _Adapter((200, {}))
+    session.mount("https://", adapter)
+    session.get("https://acme.pipedrive.com/api/v2/deals")  # 10
+    session.get("https://acme.pipedrive.com/api/v2/persons")  # 20 in all
+    with pytest.raises(api.RunCapReachedError, match=r"token cap .* run again"):
+        session.get("https://acme.pipedrive.com/api/v2/deals")  # 30 > 25: not sent
+    assert adapter.sent == 2
+    other = api.PipedriveSession(budget, api.ApiTokenAuth("t"), allowance=allowance)
+    with pytest.raises(api.RunCapReachedError):  # another thread: refused at once too
+        other.get("https://acme.pipedrive.com/api/v2/stages")
+    assert isinstance(api.RunCapReachedError("x"), api.DailyBudgetSpentError)
