@@ -181,3 +181,19 @@ def test_the_estimate_is_within_a_fifth_of_what_the_run_spends(
     after = _sync(budgeted, tmp_path, full.state)
     assert after.returncode == 0, after.stderr[-3000:]
     assert abs(after.estimate() - after.tokens) <= 0.2 * after.tokens
+
+
+def test_the_cheaper_deal_history_reads_the_changelog_at_half_the_price(
+    budgeted: SandboxHandle, tmp_path: Path
+) -> None:
+    flow = _sync(budgeted, tmp_path)
+    changelog = _sync(budgeted, tmp_path, deal_history="changelog")
+    assert changelog.returncode == 0, changelog.stderr[-3000:]
+    assert "deal_flow" not in changelog.keys
+    assert "GET /v1/deals/{id}/flow" not in changelog.requests
+    deals = flow.requests["GET /v1/deals/{id}/flow"]
+    assert changelog.requests["GET /v1/deals/{id}/changelog"] == deals  # one page a deal
+    assert changelog.tokens == flow.tokens - deals * (40 - 20)
+    # the same field changes: every dealChange of the flow is a change of the changelog
+    assert changelog.keys["deal_changelog"]
+    assert len(changelog.keys["deal_changelog"]) <= len(flow.keys["deal_flow"])
