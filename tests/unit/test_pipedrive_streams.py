@@ -45,6 +45,7 @@ EXPECTED_STREAMS = {
     "lead_fields",
     "note_fields",
     "deal_flow",
+    "deal_changelog",  # offered instead of deal_flow with deal_history: changelog
     "deal_products",
     "deal_installments",
 }
