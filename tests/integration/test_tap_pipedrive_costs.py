@@ -197,3 +197,14 @@ def test_the_cheaper_deal_history_reads_the_changelog_at_half_the_price(
     # the same field changes: every dealChange of the flow is a change of the changelog
     assert changelog.keys["deal_changelog"]
     assert len(changelog.keys["deal_changelog"]) <= len(flow.keys["deal_flow"])
+
+
+def test_a_share_of_the_day_caps_the_run_from_what_the_api_says_is_left(
+    budgeted: SandboxHandle, tmp_path: Path
+) -> None:
+    budgeted.configure(daily_budget=2000)
+    run = _sync(budgeted, tmp_path, daily_budget_share=0.25)
+    assert run.returncode == EXIT_STOPPED_AT_CAP, run.stderr[-3000:]
+    assert 500 - 40 < run.tokens <= 500  # a quarter of the 2,000 left when it began
+    assert "token cap" in run.stderr
+    assert "tokens of 2,000 are left today" in run.stderr
