@@ -122,10 +122,11 @@ def log_estimate(account: PipedriveAccount) -> None:
         total_requests += requests
         total_tokens += tokens
         account.logger.info(
-            "Cost estimate: stream '%s' expects %s%s requests, %s tokens",
+            "Cost estimate: stream '%s' expects %s%s request%s, %s tokens",
             stream.name,
             "" if precise else "at least ",
             f"{requests:,}",
+            "" if requests == 1 else "s",
             f"{tokens:,}",
         )
     spent = allowance.spent if allowance else 0

@@ -164,6 +164,7 @@ def test_a_capped_run_stops_within_one_request_and_the_next_runs_finish_the_sync
         assert len(lines) == 1, run.stderr[-3000:]
         assert "run again to continue" in lines[0]
         assert "Traceback" not in run.stderr
+        assert "| ERROR" not in run.stderr  # a stop on purpose, not an error
     else:
         pytest.fail("the capped runs never finished the sync")
     assert seen == uncapped.keys  # every record of every stream, as the uncapped sync
