@@ -85,7 +85,7 @@ class Transport:
     base_url: str
     new_session: Callable[[], requests.Session]
     describe_error: Callable[[requests.Response], str]
-    max_retries: int = 5
+    max_retries: int = 5  # retries after the first try: the user's max_request_tries - 1
     timeout: float = 60.0
     pool_size: int = 8
     backoff_base: float = 0.5
@@ -144,7 +144,8 @@ class Transport:
                     ) from None
                 if attempt >= self.max_retries:
                     raise FatalApiError(
-                        f"{where}: no answer after {attempt + 1} attempts ({type(exc).__name__})"
+                        f"{where}: no answer ({type(exc).__name__}; gave up after "
+                        f"{attempt + 1} tries; see max_request_tries)"
                     ) from None
                 logger.info("%s: no answer (%s); retrying", where, type(exc).__name__)
                 self.pause(attempt)
@@ -169,7 +170,8 @@ class Transport:
                     raise OutcomeUnknownError(f"{where}: HTTP {status}")
                 if attempt >= self.max_retries:
                     raise FatalApiError(
-                        f"{self.describe_error(response)} (after {attempt + 1} attempts)"
+                        f"{self.describe_error(response)} (gave up after {attempt + 1} tries; "
+                        "see max_request_tries)"
                     )
                 logger.info("%s: HTTP %s; retrying", where, status)
                 self.pause(attempt)

@@ -324,6 +324,7 @@ class PipedriveAccount:
             self.connection.base_url,
             self.connection.session,
             api.error_message,
+            max_retries=max(1, int(config.get("max_request_tries") or 6)) - 1,
             pool_size=pool_size,
             timeout=float(config.get("request_timeout") or 60),
         )

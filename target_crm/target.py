@@ -247,8 +247,8 @@ class TargetCRM(Target):
             "max_request_tries",
             th.IntegerType(minimum=1),
             default=6,
-            description="Onpipeline: tries per request before a 429, 5xx, dropped connection or "
-            "garbled answer ends the load (a create is looked for in the CRM before each resend).",
+            description="Tries per request before a 5xx, a dropped connection or a garbled "
+            "answer ends the load (a create is looked for in the CRM before each resend).",
         ),
         th.Property(
             "max_requests_per_2s",

@@ -17,10 +17,7 @@ from typing import Any
 from tests.reliability.harness import URL_PASSWORD
 
 PD, OP = "pipedrive", "onpipeline"
-UNREACHABLE_OPEN = {
-    ("target", "pipedrive"): "issue 10 defect 8, target side: target-crm (Pipedrive) tries 6 "
-    "times whatever max_request_tries says (not one of its settings); no fix assigned",
-}
+UNREACHABLE_OPEN: dict[tuple[str, str], str] = {}  # (command, provider) -> open defect
 REMOTE_HTTP = "http://crm.example.invalid"  # never resolves: a request to it could not go out
 CLOSED_PORT = "http://127.0.0.1:9"  # the discard port, on loopback: nothing listens there
 ODD_KINDS = ("html", "empty", "truncated", "list", "empty_object", "data_string", "data_object")
