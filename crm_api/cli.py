@@ -3,13 +3,17 @@
 The Singer SDK reads ``--config`` files while it parses the arguments, where a file that is
 not JSON ends in a traceback. ``config_file_problem`` finds that first and says it in one line
 (the file and the JSON problem; never the file's content, which holds the tokens).
+``unknown_settings`` names the settings a config gives that the plugin does not have: a
+misspelt one is otherwise ignored without a word.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 
 def config_file_problem(paths: Iterable[str]) -> str | None:
@@ -40,3 +44,17 @@ def config_file_problem(paths: Iterable[str]) -> str | None:
         if not isinstance(value, dict):
             return f'config file {name} holds JSON that is not an object; write {{"name": value}}'
     return None
+
+
+def unknown_settings(
+    plugin: str, config: Mapping[str, Any], schema: Mapping[str, Any]
+) -> list[str]:
+    """One warning line per setting of ``config`` that ``schema`` (the plugin's config schema,
+    the SDK's built-in settings included) does not declare, with the closest known name."""
+    known = sorted(schema.get("properties") or {})
+    lines = []
+    for name in sorted(set(config) - set(known)):
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else f"; `{plugin} --about` lists them"
+        lines.append(f"setting {name!r} is not one of {plugin}'s settings and is ignored{hint}")
+    return lines

@@ -18,7 +18,7 @@ from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
-from crm_api.cli import config_file_problem
+from crm_api.cli import config_file_problem, unknown_settings
 from crm_api.governor import BudgetExhaustedError
 from crm_api.pipedrive import DailyBudgetSpentError, PipedriveError, RunCapReachedError
 from crm_api.urls import UnsafeURLError, check_url
@@ -98,6 +98,7 @@ class TapCRM(Tap):
     """Singer tap for Pipedrive and Onpipeline."""
 
     name = "tap-crm"
+    package_name = "crm-singer"  # the distribution: `--version` and `--about` read its version
     dynamic_catalog = True  # custom fields become columns, read from the account at discovery
 
     config_jsonschema = th.PropertiesList(
@@ -119,6 +120,8 @@ class TapCRM(Tap):
         # A PipedriveError here (a refused token while reading custom fields) is a runtime
         # problem, not a config one: it reaches invoke/run_discovery as itself, so its line
         # is not followed by the SDK's "Config validation failed".
+        for line in unknown_settings(self.name, self.config, self.config_jsonschema):
+            self.logger.warning("%s", line)
         streams = list(provider.discover_streams(self))
         self._warn_unknown_selections({stream.name for stream in streams})
         return streams

@@ -18,7 +18,7 @@ from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
 
-from crm_api.cli import config_file_problem
+from crm_api.cli import config_file_problem, unknown_settings
 from crm_api.onpipeline import OnpipelineConfigError
 from crm_api.pipedrive import PipedriveError
 from target_crm import onpipeline, pipedrive
@@ -123,6 +123,7 @@ class TargetCRM(Target):
     """Singer target that creates and updates records in Pipedrive or Onpipeline."""
 
     name = "target-crm"
+    package_name = "crm-singer"  # the distribution: `--version` and `--about` read its version
     default_sink_class = CRMSink
     message_reader_class = CRMReader
 
@@ -289,6 +290,8 @@ class TargetCRM(Target):
             writer_for = provider.writers(config, pool_size=workers)
         except (PipedriveError, OnpipelineConfigError) as exc:
             raise TargetSetupError(str(exc)) from None
+        for line in unknown_settings(self.name, config, self.config_jsonschema):
+            self.logger.warning("%s", line)
         dry_run = bool(config.get("dry_run"))
         if not config.get("id_map_path"):
             self.logger.info("id_map_path is not set: source keys are remembered for this run only")

@@ -171,9 +171,7 @@ for provider in (PD, OP):
              config={"start_date": "yesterday"}),
         Case(f"tap-{p}-unknown-setting", "tap", provider, "a misspelt setting (`page_sise`)",
              "runs, and one warning names the setting it ignores", True, ("page_sise",),
-             config={"page_sise": 5}, streams=("users",),
-             xfail="not in issue 10's defects, no fix assigned: an unknown setting is "
-                   "ignored without a word"),
+             config={"page_sise": 5}, streams=("users",)),
         Case(f"tap-{p}-catalog-unknown-stream", "tap", provider,
              "a catalog selecting a stream that does not exist (`dealz`)",
              "the other streams are read; one line says `dealz` is ignored", True,
