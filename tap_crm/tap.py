@@ -9,6 +9,7 @@ which provider to ask.
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from singer_sdk import Stream
 
 PROVIDERS = {"pipedrive": pipedrive, "onpipeline": onpipeline}
+
+# Errors the tap reports itself in one line that says what to change (``invoke``).
+OWN_LINE_ERRORS = (FatalAPIError, PipedriveError, BudgetExhaustedError, ConfigValidationError)
 
 # The exit status of a run that stopped at its token cap (max_tokens_per_run,
 # daily_budget_share) with a resumable state: not 0, because the sync is not done and
@@ -94,6 +98,17 @@ def common_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+class _OneLinePerError(logging.Filter):
+    """Drops the SDK's "An unhandled error occurred while syncing" line (logged inside its
+    ``except`` block, so ``sys.exc_info`` is the error) when the error is one the tap says in
+    its own line; a bug keeps it, with its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("An unhandled error occurred while syncing"):
+            return True
+        return not isinstance(sys.exc_info()[1], OWN_LINE_ERRORS)
+
+
 class TapCRM(Tap):
     """Singer tap for Pipedrive and Onpipeline."""
 
@@ -130,7 +145,18 @@ class TapCRM(Tap):
         # The provider may log what the run will cost before it spends (before_sync). A run
         # stopped by the day's budget or its own token cap hands over its state at once, as
         # the SDK does on SIGTERM: the STATE covers every emitted record and no other.
-        before = getattr(PROVIDERS[self.config["provider"]], "before_sync", None)
+        provider = PROVIDERS[self.config["provider"]]
+        # A setting a sync needs but a discovery does not (Onpipeline's api_token): said once
+        # here, not as the SDK's "unhandled error" inside the first stream.
+        problems: list[str] = getattr(provider, "sync_problems", lambda config: [])(
+            dict(self.config)
+        )
+        if problems:
+            raise ConfigValidationError(problems[0], errors=problems)
+        quiet = _OneLinePerError()
+        for stream in self.streams.values():
+            stream.logger.addFilter(quiet)
+        before = getattr(provider, "before_sync", None)
         try:
             if before is not None:
                 before(self)

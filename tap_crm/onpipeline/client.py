@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 DEFAULT_START = "2000-01-01T00:00:00Z"  # before Onpipeline existed: "everything"
 SYNCED_AT = "server_time_of_last_sync"  # our key in the stream's state (see README)
 
+NO_TOKEN = "api_token is empty: set it to the Onpipeline account's API token"
+
 
 class OnpipelineStream(Stream):
     """A stream fed by ``client.call``; subclasses implement ``get_records``."""
@@ -67,9 +69,8 @@ class OnpipelineStream(Stream):
     def client(self) -> OnpipelineClient:
         if self._client is None:
             # Discovery works without a token; a sync cannot: one line, not a traceback (a
-            # sync given a catalog is stopped earlier, at discovery: see streams.NO_TOKEN).
-            message = "api_token is empty: set it to the Onpipeline account's API token"
-            raise ConfigValidationError(message, errors=[message])
+            # sync is stopped before its first stream: see streams.sync_problems).
+            raise ConfigValidationError(NO_TOKEN, errors=[NO_TOKEN])
         return self._client
 
     @property

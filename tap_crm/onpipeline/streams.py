@@ -40,7 +40,7 @@ from crm_api.onpipeline import (
     parse_local,
 )
 from tap_crm.onpipeline import windows
-from tap_crm.onpipeline.client import OnpipelineStream
+from tap_crm.onpipeline.client import NO_TOKEN, OnpipelineStream
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
@@ -399,7 +399,9 @@ def config_problems(config: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-NO_TOKEN = "api_token is empty: set it to the Onpipeline account's API token"
+def sync_problems(config: Mapping[str, Any]) -> list[str]:
+    """What stops a sync (not a discovery) before its first stream: one line each."""
+    return [] if config.get("api_token") else [NO_TOKEN]
 
 
 def _syncing(tap: Tap) -> bool:

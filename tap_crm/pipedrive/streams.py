@@ -927,28 +927,10 @@ STREAM_TYPES: list[type[PipedriveStream]] = [
 ]
 
 
-class _QuietStop(logging.Filter):
-    """Drops the SDK's "An unhandled error occurred while syncing" line when the run was
-    stopped on purpose (its token cap) or by the day's budget: the tap says why in one line
-    of its own, and nothing is broken."""
-
-    def __init__(self, account: PipedriveAccount) -> None:
-        super().__init__()
-        self.account = account
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not str(record.msg).startswith("An unhandled error occurred while syncing"):
-            return True
-        return self.account.connection.budget.exhausted is None
-
-
 def before_sync(tap: Tap) -> None:
     """Log what the run expects to spend (docs/costs.md), before its first request."""
     streams = [s for s in tap.streams.values() if isinstance(s, PipedriveStream)]
     if streams:
-        quiet = _QuietStop(streams[0].account)
-        for stream in streams:
-            stream.logger.addFilter(quiet)
         costs.log_estimate(streams[0].account)
 
 

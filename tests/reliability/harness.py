@@ -29,6 +29,8 @@ URL_PASSWORD = "pw-SECRET-5c2e"
 SECRETS = (SECRET_TOKEN, SECRET_CLIENT_SECRET, URL_PASSWORD)
 
 TRACEBACK = "Traceback (most recent call last)"
+# The SDK's generic line before a stream's error: noise beside the line that says what to do.
+UNHANDLED = "An unhandled error occurred"
 
 _TOTALS = {"runs": 0, "files_searched": 0}
 
@@ -74,6 +76,7 @@ class Run:
     def assert_one_clear_line(self, *expected: str) -> str:
         """No traceback, and one stderr line naming every ``expected`` fragment; returns it."""
         assert TRACEBACK not in self.stderr, self.stderr[-4000:]
+        assert UNHANDLED not in self.stderr, self.stderr[-4000:]
         for line in reversed(self.stderr.splitlines()):
             if all(fragment.lower() in line.lower() for fragment in expected):
                 return line
