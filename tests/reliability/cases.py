@@ -413,7 +413,7 @@ SURVIVAL: list[dict[str, str]] = [
      "tests": f"{R}/test_target_crash.py::"
               "test_spent_daily_budget_ends_the_load_at_once_with_one_line"},
     {"event": "cancel (SIGTERM)", "side": "tap-crm",
-     "survives": "ends at once (exit 0: the SDK's graceful shutdown) with a last STATE that "
+     "survives": "ends at once (exit 128 + the signal, one line) with a last STATE that "
                  "covers only emitted records: the restart loses nothing",
      "tests": f"{R}/test_crash_tap.py::test_tap_sigterm_mid_sync_leaves_a_state_to_resume_from"},
     {"event": "cancel (SIGTERM, SIGINT)", "side": "target-crm",

@@ -156,8 +156,11 @@ def test_tap_sigterm_mid_sync_leaves_a_state_to_resume_from(
     command = tap_command(tmp_path / "cancelled", config, streams=streams)
     cancelled, signalled = _killed_run(command, tmp_path / "cancelled", 30, signal.SIGTERM)
     assert signalled
-    # The SDK shuts down "gracefully" with exit 0 and one last STATE; the orchestrator that
-    # cancelled knows why. What must hold is that the STATE covers only emitted records.
+    # A cancelled extract is not a complete one: exit 128 + SIGTERM, one line saying so (the
+    # SDK's own handler exits 0, so a dbt run after it would take partial data for whole),
+    # and a last STATE that covers only emitted records.
+    assert cancelled.returncode == 128 + signal.SIGTERM, cancelled.stderr[-3000:]
+    cancelled.assert_one_clear_line("SIGTERM", "run again")
     assert cancelled.last_state is not None
     for stream in streams:
         mark = _bookmark(cancelled.last_state, stream)
