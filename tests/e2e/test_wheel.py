@@ -44,12 +44,15 @@ def test_wheel_installs_in_a_clean_venv_and_discovers_every_schema(
         ("onpipeline", sandbox.onpipeline_url),
     ):
         config = tmp_path / f"{provider}.json"
-        config.write_text(
-            json.dumps({"provider": provider, "api_url": url, "api_token": sandbox.api_token})
-        )
-        # Run outside the checkout, so nothing can come from the repository's files.
-        result = run(venv / "bin" / "tap-crm", "--config", config, "--discover", cwd=tmp_path)
-        streams = {entry["tap_stream_id"] for entry in json.loads(result.stdout)["streams"]}
+        streams: set[str] = set()
+        # deal_changelog is offered instead of deal_flow with `deal_history: changelog`
+        for extra in ({}, {"deal_history": "changelog"} if provider == "pipedrive" else {}):
+            settings = {"provider": provider, "api_url": url, "api_token": sandbox.api_token}
+            config.write_text(json.dumps({**settings, **extra}))
+            # Run outside the checkout, so nothing can come from the repository's files.
+            result = run(venv / "bin" / "tap-crm", "--config", config, "--discover", cwd=tmp_path)
+            catalog = json.loads(result.stdout)["streams"]
+            streams |= {entry["tap_stream_id"] for entry in catalog}
         expected = {p.stem for p in schema_files if p.parts[0] == provider}
         assert expected <= streams, f"{provider}: missing {sorted(expected - streams)}"
 
