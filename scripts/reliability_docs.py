@@ -53,11 +53,10 @@ CASES_INTRO = """\
 ## Bad input
 
 Each row is one case of `tests/reliability/test_bad_input.py` (the id is the test's id).
-"Open" means the case is a strict xfail: it waits for the named fix of issue 10, and its mark
-goes when the fix lands. Provider odd bodies come from crm-sandbox's `odd_body` settings.
+Provider odd bodies come from crm-sandbox's `odd_body` settings.
 
-| Case | Command | Provider | Input | What happens | Exit | Status |
-| --- | --- | --- | --- | --- | --- | --- |
+| Case | Command | Provider | Input | What happens | Exit |
+| --- | --- | --- | --- | --- | --- |
 """
 
 
@@ -77,8 +76,7 @@ def render() -> str:
     ]
     cases = [
         f"| `{c.id}` | {'tap-crm' if c.command == 'tap' else 'target-crm'} | "
-        f"{c.provider or '(none)'} | {_cell(c.given)} | {_cell(c.happens)} | {c.exit_text} | "
-        f"{'open: ' + _cell(c.xfail) if c.xfail else 'holds'} |\n"
+        f"{c.provider or '(none)'} | {_cell(c.given)} | {_cell(c.happens)} | {c.exit_text} |\n"
         for c in CASES
     ]
     return (

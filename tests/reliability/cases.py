@@ -17,7 +17,6 @@ from typing import Any
 from tests.reliability.harness import URL_PASSWORD
 
 PD, OP = "pipedrive", "onpipeline"
-UNREACHABLE_OPEN: dict[tuple[str, str], str] = {}  # (command, provider) -> open defect
 REMOTE_HTTP = "http://crm.example.invalid"  # never resolves: a request to it could not go out
 CLOSED_PORT = "http://127.0.0.1:9"  # the discard port, on loopback: nothing listens there
 ODD_KINDS = ("html", "empty", "truncated", "list", "empty_object", "data_string", "data_object")
@@ -49,7 +48,6 @@ class Case:
     # written whole
     roundtrip: bool = False  # target: read the written names back through tap-crm, unchanged
     runtime_error: bool = False  # no "Config validation failed" after a runtime error
-    xfail: str = ""  # the issue-10 defect still open, and who fixes it
 
     @property
     def exit_text(self) -> str:
@@ -159,8 +157,7 @@ for command in ("tap", "target"):
                  ("2 tries", "max_request_tries"),
                  config={"api_url": CLOSED_PORT + ("/pipedrive" if provider == PD else
                                                    "/onpipeline"),
-                         "max_request_tries": 2, "request_timeout": 5},
-                 xfail=UNREACHABLE_OPEN.get((command, provider), "")),
+                         "max_request_tries": 2, "request_timeout": 5}),
         )  # fmt: skip
 
 for provider in (PD, OP):
@@ -245,7 +242,6 @@ for kind in ("empty_object", "data_string"):  # a concurrent (per-parent) stream
              unbookmarked=("deal_followers_changelog",), runtime_error=True),
     )  # fmt: skip
 
-ODD_TARGET_OPEN: dict[tuple[str, str], str] = {}  # (OP, "data_string"): fixed by R3
 for provider, kinds in ((PD, ("html", "empty", "truncated", "data_object")),
                         (OP, ("html", "empty", "truncated", "data_string"))):  # fmt: skip
     p = "pd" if provider == PD else "op"
@@ -260,7 +256,7 @@ for provider, kinds in ((PD, ("html", "empty", "truncated", "data_object")),
                  sandbox={"odd_body": kind, "odd_body_rate": 1.0, "odd_body_path": path},
                  config={"max_request_tries": 2},
                  lines=(schema(provider), person(provider, "Oddone"), state(1)),
-                 runtime_error=True, xfail=ODD_TARGET_OPEN.get((provider, kind), "")),
+                 runtime_error=True),
         )  # fmt: skip
 
 # Records and lines the target must reject, report, and write around.

@@ -4,8 +4,7 @@
 Each case checks what a scheduler and a user see: the exit status (0 only when the run
 succeeded and bad records were just rejected and reported), one stderr line naming the setting
 or record and what to change, no traceback, and the good records around the bad one: written
-(target) or emitted with no STATE past them (tap). Cases waiting for a fix of issue 10 are
-strict xfails naming the defect and who fixes it, so the mark must go when the fix lands.
+(target) or emitted with no STATE past them (tap).
 """
 
 from __future__ import annotations
@@ -38,11 +37,7 @@ SIZE = 10
 
 
 def _params() -> list[Any]:
-    params = []
-    for case in CASES:
-        marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
-        params.append(pytest.param(case, id=case.id, marks=marks))
-    return params
+    return [pytest.param(case, id=case.id) for case in CASES]
 
 
 # --- setups ---------------------------------------------------------------------------------
