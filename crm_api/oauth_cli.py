@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from crm_api import pipedrive as api
+from crm_api.token_store import FileTokenStore
 
 CALLBACK_PATH = "/callback"
 
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(refresh, str) or not refresh:
         print("crm-oauth: the token answer had no refresh_token", file=sys.stderr)
         return 1
-    store = api.TokenStore(args.token_file)
+    store = FileTokenStore(args.token_file)
     store.save(refresh)
     print(f"Saved the refresh token to {store.path} ({time.strftime('%Y-%m-%d %H:%M:%S')}).")
     print(f'Set "oauth_token_file": "{store.path}" with client_id and client_secret.')

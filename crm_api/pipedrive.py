@@ -5,22 +5,23 @@ stable surface is small:
 
 * ``api_base(api_url)`` / ``oauth_base(api_url, oauth_url)``: where to send API and OAuth calls.
 * ``make_auth(...)``: a ``requests`` auth object (``ApiTokenAuth`` or ``OAuthAuth``); OAuth
-  refreshes early and on 401 and keeps a rotated refresh token in a ``TokenStore`` file.
+  refreshes early and on 401 and keeps a rotated refresh token in a ``crm_api.token_store`` store.
 * ``connect(...)`` -> ``Connection``: base URL, auth, the shared ``RequestBudget`` and a
   ``session()`` factory of ``PipedriveSession`` objects (one per thread) that obey the budget,
   learn the rate limit from response headers, honour ``Retry-After`` and retry once after an
   OAuth refresh on 401.
 * ``error_message(response)``: the API's error envelope (or a non-JSON body) as one clear line,
   never echoing secrets.
-* ``observe_rate_limit(budget, headers)`` / ``retry_after_seconds(headers)``: header -> budget.
+* ``observe_rate_limit(budget, headers)``: header -> budget (the retry policy and the
+  ``Retry-After`` parser are ``crm_api.retry``).
 * ``daily_budget_message(headers)``: a clear line when a 429 means the day's budget is spent
   (a Retry-After over ``MAX_RETRY_AFTER_SECONDS``), else None: such a 429 is not retried.
 * ``endpoint_cost(method, path)``: the daily-budget token cost of one call.
 * ``credential_problems(...)``: one clear line per unusable combination of auth settings.
 * ``request_json(session, method, url, ...)`` / ``iter_v2(session, url, ...)``: one call, or
   every item of a v2 cursor list, outside the Singer SDK with the same retry rules.
-* ``exchange_token``, ``authorization_url``, ``TokenStore``: the OAuth pieces ``crm-oauth``
-  uses. Custom-field column names live in ``crm_api.pipedrive_fields``.
+* ``exchange_token``, ``authorization_url``: the OAuth pieces ``crm-oauth`` uses (the token
+  store is ``crm_api.token_store``). Custom-field column names live in ``crm_api.pipedrive_fields``.
 
 ``PipedriveError`` (and its ``AuthError``) is raised for problems a user must fix; its message
 is a single line that names the setting to change.
@@ -30,19 +31,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import email.utils
-import fcntl
 import hashlib
-import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -50,6 +45,14 @@ import requests
 from requests.auth import AuthBase
 
 from crm_api.governor import BudgetExhaustedError, RequestBudget, TokenAllowance
+from crm_api.retry import (
+    LOG_WAITS_OVER_SECONDS,
+    MAX_RETRY_AFTER_SECONDS,
+    RETRY_STATUSES,
+    backoff_seconds,
+    retry_after_seconds,
+)
+from crm_api.token_store import TokenStore, TokenStoreError, open_token_store
 from crm_api.urls import UnsafeURLError, check_url, shown
 
 logger = logging.getLogger(__name__)
@@ -65,10 +68,6 @@ REVOKE_PATH = "/oauth/revoke"
 # send and the server's count cannot push a burst over the limit.
 BURST_WINDOW_SECONDS = 2.0
 WINDOW_SAFETY_SECONDS = 0.1
-
-# A 429 that asks to wait longer than this is the daily token budget, not the burst window:
-# waiting hours inside a run helps nobody, so the run stops with a line saying so.
-MAX_RETRY_AFTER_SECONDS = 300.0
 
 # Refresh an OAuth access token this long before it expires (the SDK's authenticator has no
 # margin, so a token can expire in flight).
@@ -231,21 +230,6 @@ def rate_limit(headers: Mapping[str, str]) -> RateLimit:
     )
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or an HTTP date), else None."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    seconds = _number(value)
-    if seconds is not None:
-        return max(0.0, seconds)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
-
-
 def daily_budget_message(headers: Mapping[str, str], what: str = "") -> str | None:
     """A clear line when a 429 means the day's token budget is spent (a long Retry-After),
     else None (a burst 429 is simply waited out)."""
@@ -330,61 +314,6 @@ class ApiTokenAuth(AuthBase):
 
     def __repr__(self) -> str:
         return "ApiTokenAuth(<hidden>)"
-
-
-class TokenStore:
-    """The user-named file that keeps the current OAuth refresh token between runs.
-
-    JSON ``{"refresh_token": "...", "updated_at": "..."}``, written atomically with mode 0600.
-    A sibling ``.lock`` file serialises refreshes across processes (tap and target sharing
-    one app), so a rotation by one is seen by the other.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path).expanduser()
-
-    def load(self) -> str | None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            raise PipedriveError(
-                f"oauth_token_file {self.path} is not a readable JSON token file "
-                f"({type(exc).__name__}); fix or delete it and run crm-oauth again"
-            ) from None
-        token = data.get("refresh_token") if isinstance(data, dict) else None
-        return token if isinstance(token, str) and token else None
-
-    def save(self, refresh_token: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(
-            {
-                "refresh_token": refresh_token,
-                "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-        )
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a", encoding="utf-8") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def exchange_token(
@@ -473,7 +402,7 @@ class OAuthAuth(AuthBase):
         self._client_id = client_id
         self._client_secret = client_secret
         self._store = store
-        stored = store.load() if store else None
+        stored = _load(store) if store else None
         # The file wins: it holds the newest token, rotated by an earlier run.
         self._refresh_token = stored or refresh_token
         if not self._refresh_token:
@@ -512,7 +441,7 @@ class OAuthAuth(AuthBase):
     def _refresh(self) -> None:
         with self._store.locked() if self._store else contextlib.nullcontext():
             if self._store:
-                stored = self._store.load()
+                stored = _load(self._store)
                 if stored:
                     self._refresh_token = stored  # another process may have rotated it
             assert self._refresh_token is not None
@@ -539,6 +468,14 @@ class OAuthAuth(AuthBase):
         domain = data.get("api_domain")
         self.api_domain = domain.rstrip("/") if isinstance(domain, str) and domain else None
         self.refresh_count += 1
+
+
+def _load(store: TokenStore) -> str | None:
+    """The stored refresh token; an unreadable store is the user's to fix: one line."""
+    try:
+        return store.load()
+    except TokenStoreError as exc:
+        raise PipedriveError(str(exc)) from None
 
 
 def credential_problems(
@@ -572,7 +509,7 @@ def credential_problems(
             "OAuth needs oauth_token_file: a path where the tap keeps the refresh token that "
             "Pipedrive rotates (crm-oauth creates it)"
         )
-    elif not refresh_token and TokenStore(oauth_token_file).load() is None:
+    elif not refresh_token and _load(open_token_store(oauth_token_file)) is None:
         problems.append(
             f"OAuth needs a refresh token: set refresh_token, or run `crm-oauth` to write "
             f"one to {oauth_token_file}"
@@ -605,7 +542,7 @@ def make_auth(
     if api_token:
         return ApiTokenAuth(api_token)
     if client_id and client_secret:
-        store = TokenStore(oauth_token_file) if oauth_token_file else None
+        store = open_token_store(oauth_token_file) if oauth_token_file else None
         return OAuthAuth(
             checked_url(oauth_base(api_url, oauth_url), "oauth_url") + TOKEN_PATH,
             client_id,
@@ -796,11 +733,6 @@ def connect(
 # ----------------------------------------------------------------------------- plain calls
 
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 524})
-
-# A wait longer than this is worth a log line saying what for (a silent run looks hung).
-LOG_WAITS_OVER_SECONDS = 3.0
-
 _JSON_KINDS = {
     dict: "an object",
     list: "a list",
@@ -868,12 +800,6 @@ def envelope(
     return body
 
 
-def retry_wait(attempt: int) -> float:
-    """Seconds before try ``attempt + 1`` after a 5xx or a dropped connection (1, 2, 4 ... 60):
-    the one backoff policy of the tap's SDK streams and of ``request_json``."""
-    return float(min(2 ** max(0, attempt - 1), 60))
-
-
 def request_json(
     session: requests.Session,
     method: str,
@@ -898,7 +824,7 @@ def request_json(
     prefix = f"{what}: " if what else ""
     for attempt in range(tries):
         if attempt:
-            wait = retry_wait(attempt)
+            wait = backoff_seconds(attempt)
             if log is not None and wait > LOG_WAITS_OVER_SECONDS:
                 log(f"{problem}; retrying in {wait:.0f} s (try {attempt + 1} of {tries})")
             time.sleep(wait)

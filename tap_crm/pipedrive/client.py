@@ -26,6 +26,7 @@ from singer_sdk.pagination import BaseAPIPaginator, JSONPathPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from crm_api import pipedrive as api
+from crm_api.retry import backoff_seconds
 from crm_api.urls import shown
 from tap_crm import PROGRESS_LOG_SECONDS
 from tap_crm.pipedrive import custom_fields
@@ -405,7 +406,7 @@ class PipedriveStream(RESTStream[Any]):
         response = getattr(exc, "response", None)
         if response is not None and response.status_code == 429:
             return 0.0
-        return api.retry_wait(attempt + 1)
+        return backoff_seconds(attempt + 1)
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         # When backoff gives up, the SDK re-raises the last retriable error: a traceback. End

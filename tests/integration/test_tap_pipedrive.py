@@ -18,6 +18,7 @@ from typing import Any
 import requests
 
 from crm_api import pipedrive as api
+from crm_api.token_store import FileTokenStore
 from crm_sandbox.testing import SandboxHandle
 from tap_crm.tap import TapCRM
 
@@ -582,7 +583,7 @@ def test_oauth_refreshes_rotates_and_keeps_the_new_refresh_token(
 ) -> None:
     token_file = tmp_path / "pipedrive-token.json"
     _authorize(sandbox, token_file)
-    first_token = api.TokenStore(token_file).load()
+    first_token = FileTokenStore(token_file).load()
     assert first_token
     config = {
         "provider": "pipedrive",
@@ -592,7 +593,7 @@ def test_oauth_refreshes_rotates_and_keeps_the_new_refresh_token(
         "oauth_token_file": str(token_file),
     }
     run1 = run_tap(tmp_path, config, streams=["deals"])
-    second_token = api.TokenStore(token_file).load()
+    second_token = FileTokenStore(token_file).load()
     assert second_token not in {None, first_token}  # rotated, and kept for the next run
     # The sandbox's refresh tokens work once: a second run works only with the kept one.
     sandbox.advance_clock(7200)
@@ -627,7 +628,7 @@ def test_oauth_with_a_revoked_refresh_token_fails_in_one_line(
     sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
     token_file = tmp_path / "token.json"
-    api.TokenStore(token_file).save("pdr_revoked")
+    FileTokenStore(token_file).save("pdr_revoked")
     config = {
         "provider": "pipedrive",
         "api_url": sandbox.pipedrive_url,

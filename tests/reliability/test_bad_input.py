@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from crm_api.pipedrive import TokenStore
+from crm_api.token_store import FileTokenStore as TokenStore
 from crm_sandbox.testing import SandboxHandle
 from tests.reliability.cases import CASES, OP, PD, Case, as_text, person, schema, state
 from tests.reliability.harness import (

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_api.pipedrive import TokenStore
+from crm_api.token_store import FileTokenStore as TokenStore
 from crm_sandbox.testing import SandboxHandle
 from tests.reliability.harness import (
     SECRET_TOKEN,

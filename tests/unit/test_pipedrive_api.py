@@ -12,6 +12,8 @@ import requests
 
 from crm_api import pipedrive as api
 from crm_api.governor import RequestBudget
+from crm_api.retry import retry_after_seconds
+from crm_api.token_store import FileTokenStore, TokenStoreError
 
 
 def _response(status: int, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
@@ -65,9 +67,9 @@ def test_rate_limit_headers_feed_the_budget() -> None:
 
 
 def test_retry_after_in_seconds_or_http_date() -> None:
-    assert api.retry_after_seconds({"retry-after": "7"}) == 7.0
-    assert api.retry_after_seconds({}) is None
-    later = api.retry_after_seconds({"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"})
+    assert retry_after_seconds({"retry-after": "7"}) == 7.0
+    assert retry_after_seconds({}) is None
+    later = retry_after_seconds({"retry-after": "Wed, 21 Oct 2099 07:28:00 GMT"})
     assert later is not None
     assert later > 1_000_000
 
@@ -120,7 +122,7 @@ def test_credential_problems_name_the_setting() -> None:
 
 
 def test_token_store_round_trip_is_private(tmp_path: Path) -> None:
-    store = api.TokenStore(tmp_path / "pd" / "token.json")
+    store = FileTokenStore(tmp_path / "pd" / "token.json")
     assert store.load() is None
     store.save("r-1")
     assert store.load() == "r-1"
@@ -130,8 +132,11 @@ def test_token_store_round_trip_is_private(tmp_path: Path) -> None:
 def test_token_store_reports_a_broken_file(tmp_path: Path) -> None:
     path = tmp_path / "token.json"
     path.write_text("not json")
+    with pytest.raises(TokenStoreError, match="oauth_token_file"):
+        FileTokenStore(path).load()
+    # what the tap and target see: a PipedriveError, which they print as one line
     with pytest.raises(api.PipedriveError, match="oauth_token_file"):
-        api.TokenStore(path).load()
+        api.make_auth(client_id="c", client_secret="s", oauth_token_file=str(path))
 
 
 class _FakeTokenServer:
@@ -157,7 +162,7 @@ def test_oauth_refreshes_early_and_keeps_the_rotated_token(
     server = _FakeTokenServer()
     monkeypatch.setattr(api, "exchange_token", server)
     now = [1000.0]
-    store = api.TokenStore(tmp_path / "token.json")
+    store = FileTokenStore(tmp_path / "token.json")
     auth = api.OAuthAuth("http://x/oauth/token", "cid", "sec", "r-1", store, clock=lambda: now[0])
     assert auth.access_token() == "a-1"
     assert server.calls[0]["refresh_token"] == "r-1"
@@ -178,7 +183,7 @@ def test_oauth_401_refreshes_once_per_rejected_token(
 ) -> None:
     server = _FakeTokenServer()
     monkeypatch.setattr(api, "exchange_token", server)
-    auth = api.OAuthAuth("u", "c", "s", "r-1", api.TokenStore(tmp_path / "t.json"))
+    auth = api.OAuthAuth("u", "c", "s", "r-1", FileTokenStore(tmp_path / "t.json"))
     token = auth.access_token()
     auth.refresh_after_401(f"Bearer {token}")
     auth.refresh_after_401(f"Bearer {token}")  # a second thread saw the same 401: no refresh
