@@ -27,6 +27,7 @@ from crm_api.pipedrive import DailyBudgetSpentError, PipedriveError, RunCapReach
 from crm_api.urls import UnsafeURLError, check_url
 from tap_crm.onpipeline import streams as onpipeline
 from tap_crm.pipedrive import streams as pipedrive
+from tap_crm.settings import COMMON_SETTINGS, ONPIPELINE_SETTINGS, PIPEDRIVE_SETTINGS
 
 if TYPE_CHECKING:
     from singer_sdk import Stream
@@ -42,35 +43,6 @@ OWN_LINE_ERRORS = (FatalAPIError, PipedriveError, BudgetExhaustedError, ConfigVa
 # not 1, because nothing is wrong: a scheduler runs again (later, or the next day) and the
 # sync continues where it stopped. docs/costs.md says so.
 EXIT_STOPPED_AT_CAP = 3
-
-COMMON_SETTINGS = [
-    th.Property(
-        "provider",
-        th.StringType,
-        required=True,
-        allowed_values=sorted(PROVIDERS),
-        description="Which CRM to read: `pipedrive` or `onpipeline`.",
-    ),
-    th.Property(
-        "api_token",
-        th.StringType,
-        secret=True,
-        description="The API token (Pipedrive: Settings > Personal preferences > API; "
-        "Onpipeline: the account's API token).",
-    ),
-    th.Property(
-        "api_url",
-        th.StringType,
-        description="Base URL of the API. Default: the provider's public API. Set it to a "
-        "Pipedrive company domain, or to a crm-sandbox URL to try things safely.",
-    ),
-    th.Property(
-        "start_date",
-        th.DateTimeType,
-        description="Earliest record time to sync on the first run (RFC 3339). "
-        "Default: everything.",
-    ),
-]
 
 
 def common_problems(config: dict[str, Any]) -> list[str]:
@@ -120,8 +92,8 @@ class TapCRM(Tap):
 
     config_jsonschema = th.PropertiesList(
         *COMMON_SETTINGS,
-        *pipedrive.SETTINGS,
-        *onpipeline.SETTINGS,
+        *PIPEDRIVE_SETTINGS,
+        *ONPIPELINE_SETTINGS,
     ).to_dict()
 
     def discover_streams(self) -> list[Stream]:

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pendulum
-from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 from crm_api.onpipeline import (
@@ -46,43 +45,6 @@ if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
     from singer_sdk.helpers.types import Context, Record
 
-SETTINGS = [
-    th.Property(
-        "timezone",
-        th.StringType,
-        default="UTC",
-        description="Onpipeline: the account's time zone as an IANA name (e.g. `Europe/Rome`). "
-        "The API's datetimes are local times without an offset; the tap emits them in UTC.",
-    ),
-    th.Property(
-        "onpipeline_window_days",
-        th.IntegerType(minimum=1),
-        default=365,
-        description="Onpipeline: the largest creation-date (or invoice-date) window asked for "
-        "in one request, in days. Windows start at one day and grow while answers are small.",
-    ),
-    th.Property(
-        "onpipeline_max_records_per_window",
-        th.IntegerType(minimum=2),
-        default=2000,
-        description="Onpipeline: an answer with this many records or more is split into two "
-        "half windows and asked again (the API has no paging). Bounds memory per request.",
-    ),
-    th.Property(
-        "invoice_lookback_days",
-        th.IntegerType(minimum=0),
-        default=90,
-        description="Onpipeline: invoices dated this many days before the last sync are read "
-        "again on each run, to catch payments and edits of recent invoices.",
-    ),
-    th.Property(
-        "onpipeline_requests_per_minute",
-        th.IntegerType(minimum=0),
-        default=REQUESTS_PER_MINUTE,
-        description="Onpipeline: requests per minute the tap allows itself (the vendor's "
-        "published limit is 60 per account; 0 = no pacing, e.g. against crm-sandbox).",
-    ),
-]
 
 DEFAULT_TRIES = 10  # the defaults of max_request_tries and request_timeout
 DEFAULT_TIMEOUT = 120.0
