@@ -9,10 +9,15 @@ mean the same on every path (streams, discovery, parent listings, writes, OAuth)
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import requests
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TRIES = 10
 DEFAULT_TIMEOUT_SECONDS = 300.0
@@ -62,12 +67,6 @@ class RetryPolicy:
         return f"{problem} (gave up after {self.tries} tries; see max_request_tries)"
 
 
-def settle_seconds(timeout: float) -> float:
-    """How long a create that got no answer may still be applied by the server: the client
-    gives up after ``timeout``; twice that (at most 2 min) leaves the server time to finish."""
-    return min(2 * timeout, 120.0)
-
-
 def _number(value: str | None) -> float | None:
     if value is None:
         return None
@@ -91,3 +90,67 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+# ------------------------------------------------------------------- what a failure means
+
+
+class ApiError(Exception):
+    """Base of the errors a client raises for one request."""
+
+
+class UnrecoverableError(ApiError):
+    """The API refuses the whole load (auth, permission, budget), or keeps failing.
+
+    ``maybe_applied``: the failing request was a create that may have been applied (no
+    answer, or 5xx, on every attempt); otherwise it surely was not.
+    """
+
+    def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
+
+
+class OutcomeUnknownError(ApiError):
+    """A non-replayable write may or may not have been applied.
+
+    ``settle_seconds``: how long the server may still be working on it (after a read
+    timeout the request can still be applied later), so look only after that.
+    """
+
+    def __init__(self, message: str, settle_seconds: float = 0.0) -> None:
+        super().__init__(message)
+        self.settle_seconds = settle_seconds
+
+
+def settle_seconds(timeout: float) -> float:
+    """How long a create that got no answer may still be applied by the server: our client
+    gives up after ``timeout``; twice that (at most 2 min) leaves the server time to finish."""
+    return min(2 * timeout, 120.0)
+
+
+def write_once(
+    send: Callable[[], requests.Response],
+    find_applied: Callable[[], Any | None],
+    *,
+    attempts: int,
+    pause: Callable[[int], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> requests.Response | Any:
+    """Send a create so that it is applied at most once.
+
+    When the answer is lost (:class:`OutcomeUnknownError`) ``find_applied`` looks for the record
+    in the CRM; if it is there, its result is returned instead of sending again.
+    """
+    for attempt in range(attempts):
+        try:
+            return send()
+        except OutcomeUnknownError as exc:
+            logger.info("%s; checking whether the write was applied before retrying", exc)
+            if exc.settle_seconds:
+                sleep(exc.settle_seconds)  # a timed-out request may still be in the server's hands
+            found = find_applied()
+            if found is not None:
+                return found
+            pause(attempt)
+    raise UnrecoverableError(f"a create kept failing after {attempts} attempts", maybe_applied=True)

@@ -11,7 +11,7 @@ Outcomes a caller sees:
 
 * a ``requests.Response`` with status < 500 other than 401/402/403/429: the caller reads it
   (2xx success, 404 not found, 400/406/409/422 the API's verdict on this record);
-* :class:`FatalApiError`: the load cannot go on (bad token, no permission, budget exhausted
+* :class:`UnrecoverableError`: the load cannot go on (bad token, no permission, budget exhausted
   for the day, server failing after every retry); the run stops before acknowledging state;
 * :class:`OutcomeUnknownError`: a write that is not safe to replay (a create) got no answer or a
   5xx. The server may have applied it; the caller must look before writing again.
@@ -31,45 +31,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from crm_api.pipedrive import PipedriveError
+from crm_api.retry import OutcomeUnknownError, UnrecoverableError, settle_seconds
 
 logger = logging.getLogger("target-crm.http")
 
 
-class ApiError(Exception):
-    """Base of the errors the transport raises."""
-
-
-class FatalApiError(ApiError):
-    """The API refuses the whole load (auth, permission, budget), or keeps failing.
-
-    ``maybe_applied``: the failing request was a create that may have been applied (no
-    answer, or 5xx, on every attempt); otherwise it surely was not.
-    """
-
-    def __init__(self, message: str, *, maybe_applied: bool = False) -> None:
-        super().__init__(message)
-        self.maybe_applied = maybe_applied
-
-
-class OutcomeUnknownError(ApiError):
-    """A non-replayable write may or may not have been applied.
-
-    ``settle_seconds``: how long the server may still be working on it (after a read
-    timeout the request can still be applied later), so look only after that.
-    """
-
-    def __init__(self, message: str, settle_seconds: float = 0.0) -> None:
-        super().__init__(message)
-        self.settle_seconds = settle_seconds
-
-
 RETRY_AFTER_CEILING = 300.0  # a 429 asking for longer is a spent daily budget: stop, don't wait
-
-
-def settle_seconds(timeout: float) -> float:
-    """How long a create that got no answer may still be applied by the server: our client
-    gives up after ``timeout``; twice that (at most 2 min) leaves the server time to finish."""
-    return min(2 * timeout, 120.0)
 
 
 @dataclass
@@ -134,7 +101,7 @@ class Transport:
             except PipedriveError as exc:
                 # The session's own verdicts: the daily budget is spent (this thread's 429 or
                 # another's), or OAuth refused the refresh token. Both end the load.
-                raise FatalApiError(str(exc)) from None
+                raise UnrecoverableError(str(exc)) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if not replay_safe:
                     timed_out = isinstance(exc, requests.Timeout)
@@ -143,7 +110,7 @@ class Transport:
                         settle_seconds(self.timeout) if timed_out else 0.0,
                     ) from None
                 if attempt >= self.max_retries:
-                    raise FatalApiError(
+                    raise UnrecoverableError(
                         f"{where}: no answer ({type(exc).__name__}; gave up after "
                         f"{attempt + 1} tries; see max_request_tries)"
                     ) from None
@@ -157,19 +124,19 @@ class Transport:
                 # sender of the shared budget for Retry-After.
                 wait = _retry_after(response)
                 if wait is not None and wait > RETRY_AFTER_CEILING:
-                    raise FatalApiError(
+                    raise UnrecoverableError(
                         f"{self.describe_error(response)}: asked to wait {wait:.0f} s; the "
                         "request budget is spent, run again after it resets"
                     )
                 waits += 1
                 if waits > 50:
-                    raise FatalApiError(f"{where}: still rate limited after {waits} waits")
+                    raise UnrecoverableError(f"{where}: still rate limited after {waits} waits")
                 continue
             if status >= 500:
                 if not replay_safe:
                     raise OutcomeUnknownError(f"{where}: HTTP {status}")
                 if attempt >= self.max_retries:
-                    raise FatalApiError(
+                    raise UnrecoverableError(
                         f"{self.describe_error(response)} (gave up after {attempt + 1} tries; "
                         "see max_request_tries)"
                     )
@@ -178,7 +145,7 @@ class Transport:
                 attempt += 1
                 continue
             if status in (401, 402, 403):
-                raise FatalApiError(self.describe_error(response))
+                raise UnrecoverableError(self.describe_error(response))
             return response
 
 
@@ -191,30 +158,3 @@ def _retry_after(response: requests.Response) -> float | None:
             except ValueError:
                 continue
     return None
-
-
-def write_once(
-    send: Callable[[], requests.Response],
-    find_applied: Callable[[], Any | None],
-    *,
-    attempts: int,
-    pause: Callable[[int], None],
-    sleep: Callable[[float], None] = time.sleep,
-) -> requests.Response | Any:
-    """Send a create so that it is applied at most once.
-
-    When the answer is lost (:class:`OutcomeUnknownError`) ``find_applied`` looks for the record
-    in the CRM; if it is there, its result is returned instead of sending again.
-    """
-    for attempt in range(attempts):
-        try:
-            return send()
-        except OutcomeUnknownError as exc:
-            logger.info("%s; checking whether the write was applied before retrying", exc)
-            if exc.settle_seconds:
-                sleep(exc.settle_seconds)  # a timed-out request may still be in the server's hands
-            found = find_applied()
-            if found is not None:
-                return found
-            pause(attempt)
-    raise FatalApiError(f"a create kept failing after {attempts} attempts", maybe_applied=True)

@@ -21,8 +21,8 @@ from typing import Any
 
 from crm_api import onpipeline as api
 from crm_api.governor import RequestBudget
+from crm_api.retry import OutcomeUnknownError, UnrecoverableError, write_once
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
-from target_crm.http import FatalApiError, OutcomeUnknownError, write_once
 from target_crm.values import plain, same
 
 logger = logging.getLogger("target-crm.onpipeline")
@@ -236,7 +236,7 @@ class OnpipelineAccount:
         return client
 
     def call(self, resource: str, payload: Mapping[str, Any], *, idempotent: bool = True) -> Any:
-        """One call; account-wide failures become :class:`FatalApiError`, the rest stay typed.
+        """One call; account-wide failures become :class:`UnrecoverableError`, the rest stay typed.
 
         An answer that is not the documented envelope is never a success: on a read or an
         update it ends the load (one line naming the resource and what was wrong); on a
@@ -245,10 +245,10 @@ class OnpipelineAccount:
         try:
             return self._client().call(resource, payload, idempotent=idempotent)
         except (api.OnpipelineAuthError, api.OnpipelineBudgetSpentError) as exc:
-            raise FatalApiError(str(exc)) from None
+            raise UnrecoverableError(str(exc)) from None
         except (api.OnpipelineRetriableError, api.OnpipelineResponseError) as exc:
             if idempotent or isinstance(exc, api.OnpipelineRateLimitError):
-                raise FatalApiError(str(exc)) from None
+                raise UnrecoverableError(str(exc)) from None
             timed_out = "Timeout" in exc.message  # the server may still apply it: wait first
             settle = min(2 * self.client.timeout, 120.0) if timed_out else 0.0
             raise OutcomeUnknownError(str(exc), settle) from None
@@ -263,7 +263,7 @@ class OnpipelineAccount:
             api.OnpipelineRetriableError,
             api.OnpipelineResponseError,
         ) as exc:
-            raise FatalApiError(str(exc)) from None
+            raise UnrecoverableError(str(exc)) from None
 
     def custom_fields(self, table: str) -> dict[str, str]:
         """Readable column name (as the tap emits it) -> custom-field ID."""
@@ -477,7 +477,7 @@ class Entity(EntityWriter):
                 found = self._find_applied(payload)
                 if found is not None:
                     return found
-                raise FatalApiError(
+                raise UnrecoverableError(
                     f"{exc}: no clear answer after {tries} tries (max_request_tries) and the "
                     f"record is not in the CRM yet; run again to write it"
                 ) from None

@@ -24,8 +24,9 @@ import requests
 from crm_api import pipedrive as api
 from crm_api.pipedrive_fields import plan_columns
 from crm_api.pipedrive_include import read_only
+from crm_api.retry import UnrecoverableError, write_once
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
-from target_crm.http import FatalApiError, Transport, write_once
+from target_crm.http import Transport
 from target_crm.values import plain, same
 
 logger = logging.getLogger("target-crm.pipedrive")
@@ -423,7 +424,7 @@ def _envelope(
                 "(not the record written); check api_url and any proxy in between"
             )
     except api.PipedriveError as exc:
-        raise FatalApiError(str(exc), maybe_applied=maybe_applied) from None
+        raise UnrecoverableError(str(exc), maybe_applied=maybe_applied) from None
     return body
 
 

@@ -25,6 +25,7 @@ from singer_sdk import BatchSink
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks.core import BaseJSONSchemaValidator, JSONSchemaValidator
 
+from crm_api.retry import UnrecoverableError
 from target_crm.entities import (
     EntityWriter,
     MatchIndex,
@@ -32,7 +33,6 @@ from target_crm.entities import (
     TargetSetupError,
     WaitError,
 )
-from target_crm.http import FatalApiError
 from target_crm.idmap import IdMap, WaitingRoom
 from target_crm.report import Report
 from target_crm.values import plain
@@ -495,9 +495,9 @@ class CRMSink(BatchSink):
                 run.idmap.mark_pending(self.stream_name, pending)
             try:
                 created = self.writer.create(body)
-            except (RefusedError, FatalApiError) as exc:
+            except (RefusedError, UnrecoverableError) as exc:
                 if pending is not None:
-                    if isinstance(exc, FatalApiError) and exc.maybe_applied:
+                    if isinstance(exc, UnrecoverableError) and exc.maybe_applied:
                         run.idmap.mark_pending(self.stream_name, pending, answered=True)
                     else:  # the API said no: nothing was created
                         run.idmap.drop_pending(self.stream_name, pending)

@@ -21,9 +21,9 @@ from singer_sdk.singerlib.json import deserialize_json
 from crm_api.cli import config_file_problem, unknown_settings
 from crm_api.onpipeline import OnpipelineConfigError
 from crm_api.pipedrive import PipedriveError
+from crm_api.retry import UnrecoverableError, settle_seconds
 from target_crm import onpipeline, pipedrive
 from target_crm.entities import TargetSetupError
-from target_crm.http import FatalApiError, settle_seconds
 from target_crm.idmap import IdMap, WaitingRoom
 from target_crm.report import Report
 from target_crm.sinks import CRMSink, Run, check_match_keys
@@ -439,7 +439,7 @@ class TargetCRM(Target):
                 sys.stderr.flush()
                 os._exit(stop.code)
             sys.exit(stop.code)
-        except (TargetSetupError, FatalApiError, LoadFailedError) as exc:
+        except (TargetSetupError, UnrecoverableError, LoadFailedError) as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
         except ConfigValidationError:
