@@ -54,6 +54,23 @@ def failure(status: int, message: str) -> Problem:
     )
 
 
+def feature_off(what: str) -> Problem:
+    """A plan without the feature: 403 in the generic envelope, with a machine-readable code."""
+    return Problem(
+        Response.json(
+            403,
+            {
+                "success": False,
+                "error": f"{what} are not available in your current plan",
+                "code": "feature_not_enabled",
+                "error_info": ERROR_INFO,
+                "data": None,
+                "additional_data": None,
+            },
+        )
+    )
+
+
 def not_allowed(key: str) -> Problem:
     return invalid(f"{key}: Parameter '{key}' is not allowed for this request")
 

@@ -98,6 +98,6 @@ def test_deal_fast_path_matches_the_record(seed: int) -> None:
     from crm_sandbox.pipedrive import data
 
     api = make(1500, seed=seed)
-    deals = api.handlers.store["deals"]
+    deals = api.account.store["deals"]
     for rid in deals.ids():
         assert data.fragment(deals, rid) == data.dumps_record(deals.get(rid)), rid
