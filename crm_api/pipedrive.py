@@ -1,30 +1,41 @@
-"""Everything that knows how to talk to Pipedrive and is not Singer-specific.
+"""The one Pipedrive client: the only code in crm_api, tap_crm and target_crm that sends HTTP
+to Pipedrive (the tap's Singer SDK hooks send through its sessions and call its pieces).
 
 Used by the tap (``tap_crm.pipedrive``) and the target (``target_crm.pipedrive``). The public,
-stable surface is small:
+stable surface:
 
-* ``api_base(api_url)`` / ``oauth_base(api_url, oauth_url)``: where to send API and OAuth calls.
-* ``make_auth(...)``: a ``requests`` auth object (``ApiTokenAuth`` or ``OAuthAuth``); OAuth
-  refreshes early and on 401 and keeps a rotated refresh token in a ``crm_api.token_store`` store.
-* ``connect(...)`` -> ``Connection``: base URL, auth, the shared ``RequestBudget`` and a
-  ``session()`` factory of ``PipedriveSession`` objects (one per thread) that obey the budget,
-  learn the rate limit from response headers, honour ``Retry-After`` and retry once after an
-  OAuth refresh on 401.
-* ``error_message(response)``: the API's error envelope (or a non-JSON body) as one clear line,
-  never echoing secrets.
-* ``observe_rate_limit(budget, headers)``: header -> budget (the retry policy and the
-  ``Retry-After`` parser are ``crm_api.retry``).
-* ``daily_budget_message(headers)``: a clear line when a 429 means the day's budget is spent
-  (a Retry-After over ``MAX_RETRY_AFTER_SECONDS``), else None: such a 429 is not retried.
-* ``endpoint_cost(method, path)``: the daily-budget token cost of one call.
-* ``credential_problems(...)``: one clear line per unusable combination of auth settings.
-* ``request_json(session, method, url, ...)`` / ``iter_v2(session, url, ...)``: one call, or
-  every item of a v2 cursor list, outside the Singer SDK with the same retry rules.
+* ``connect(...)`` -> ``Connection``: base URL, auth, the shared ``RequestBudget``, the user's
+  ``RetryPolicy`` and a ``session()`` factory of ``PipedriveSession`` objects (one per thread)
+  that obey the budget, learn the rate limit from response headers, hold every sender for a
+  429's ``Retry-After``, refresh OAuth once on a 401 and refuse URLs that would leak a secret.
+* ``PipedriveClient(connection)`` (or ``PipedriveClient.from_config(config)``): ``send`` (the
+  one send-with-retry loop; 2xx and 4xx verdicts come back as a ``Response``), ``get_json``
+  (send + ``envelope``), ``iter_v2`` (the one v2 cursor paging loop), ``iter_v1`` (the one v1
+  offset paging loop), ``next_cursor(body)`` (for the tap's SDK paginator).
+* ``request_json(session, ...)`` / ``iter_v2(session, url, ...)``: the same loop for a session
+  the caller holds (the tap's discovery and parent listings).
 * ``exchange_token``, ``authorization_url``: the OAuth pieces ``crm-oauth`` uses (the token
-  store is ``crm_api.token_store``). Custom-field column names live in ``crm_api.pipedrive_fields``.
+  store is ``crm_api.token_store``), retried by the same policy.
+* ``make_auth``, ``credential_problems``, ``api_base``/``oauth_base``/``checked_url``,
+  ``observe_rate_limit``, ``shared_budget``.
 
-``PipedriveError`` (and its ``AuthError``) is raised for problems a user must fix; its message
-is a single line that names the setting to change.
+What the answers mean lives next door and is re-exported here: ``crm_api.pipedrive_answers``
+(``PipedriveError`` and its kinds, ``error_message``, ``envelope``, ``daily_budget_message``)
+and ``crm_api.pipedrive_costs`` (``endpoint_cost``). The retry numbers and the ``Retry-After``
+parser are ``crm_api.retry``. Custom-field column names live in ``crm_api.pipedrive_fields``.
+
+What a request's failure is, in one place (``_send_with_retry`` and ``PipedriveClient.send``):
+
+* 429: waited out through the shared budget's hold, never counted as a try; a 429 asking to
+  wait hours is ``DailyBudgetSpentError`` (the run's own token cap: ``RunCapReachedError``);
+* 5xx and dropped connections: retried up to ``max_request_tries`` when replay-safe (reads,
+  PUT/PATCH), else ``OutcomeUnknownError`` (a create may have been applied: look first);
+* 401 (after one OAuth refresh) ``AuthError``, 402/403 ``PipedriveError``: one line naming the
+  setting to change; other 4xx: the caller's verdict (``send``) or ``PipedriveError``
+  (``get_json``, the iterators).
+
+``PipedriveError`` is a ``crm_api.retry.UnrecoverableError``: a run meeting one stops with its
+single line.
 """
 
 from __future__ import annotations
@@ -33,35 +44,89 @@ import base64
 import contextlib
 import hashlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import urlparse
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from crm_api.governor import BudgetExhaustedError, RequestBudget, TokenAllowance
+from crm_api.pipedrive_answers import (
+    CAP_SETTINGS,
+    AuthError,
+    DailyBudgetSpentError,
+    PipedriveError,
+    RateLimit,
+    RunCapReachedError,
+    UnexpectedBodyError,
+    cap_reached_message,
+    daily_budget_message,
+    daily_tokens,
+    envelope,
+    error_message,
+    observe_rate_limit,
+    rate_limit,
+)
+from crm_api.pipedrive_costs import endpoint_cost
+from crm_api.pipedrive_urls import (
+    AUTHORIZE_PATH,
+    DEFAULT_API_URL,
+    DEFAULT_OAUTH_URL,
+    REVOKE_PATH,
+    TOKEN_PATH,
+    api_base,
+    authorization_url,
+    checked_url,
+    oauth_base,
+)
 from crm_api.retry import (
     LOG_WAITS_OVER_SECONDS,
-    MAX_RETRY_AFTER_SECONDS,
     RETRY_STATUSES,
-    backoff_seconds,
+    OutcomeUnknownError,
+    RetryPolicy,
     retry_after_seconds,
+    settle_seconds,
 )
 from crm_api.token_store import TokenStore, TokenStoreError, open_token_store
-from crm_api.urls import UnsafeURLError, check_url, shown
+from crm_api.urls import shown
+
+# What callers import from here though it is defined next door (mypy's strict re-export rule).
+__all__ = [
+    "AUTHORIZE_PATH",
+    "CAP_SETTINGS",
+    "DEFAULT_API_URL",
+    "DEFAULT_OAUTH_URL",
+    "REVOKE_PATH",
+    "TOKEN_PATH",
+    "AuthError",
+    "DailyBudgetSpentError",
+    "OutcomeUnknownError",
+    "PipedriveError",
+    "RateLimit",
+    "RetryPolicy",
+    "RunCapReachedError",
+    "UnexpectedBodyError",
+    "api_base",
+    "authorization_url",
+    "cap_reached_message",
+    "checked_url",
+    "daily_budget_message",
+    "daily_tokens",
+    "endpoint_cost",
+    "envelope",
+    "error_message",
+    "oauth_base",
+    "observe_rate_limit",
+    "rate_limit",
+]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://api.pipedrive.com"
-DEFAULT_OAUTH_URL = "https://oauth.pipedrive.com"
-AUTHORIZE_PATH = "/oauth/authorize"
-TOKEN_PATH = "/oauth/token"
-REVOKE_PATH = "/oauth/revoke"
 
 # Pipedrive counts requests per token in a rolling 2-second window (research §7). Our window is
 # a little longer than the server's so that clock skew and uneven network delays between our
@@ -74,229 +139,13 @@ WINDOW_SAFETY_SECONDS = 0.1
 REFRESH_MARGIN_SECONDS = 60.0
 
 
-class PipedriveError(Exception):
-    """A problem the user must fix; ``str(error)`` is one line naming what to change."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class AuthError(PipedriveError):
-    """Credentials were refused (bad token, bad client id/secret, revoked refresh token)."""
-
-
-class UnexpectedBodyError(PipedriveError):
-    """A 2xx whose body is not the API's JSON envelope (a proxy's page, a cut-short answer,
-    ``data`` of the wrong type): never read as an empty list."""
-
-
-class DailyBudgetSpentError(PipedriveError):
-    """The company's daily API budget is spent (a 429 asking to wait hours): fatal for the
-    run, never retried; every thread sharing the budget gets it at its next request."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status=429)
-
-
-class RunCapReachedError(DailyBudgetSpentError):
-    """The run reached its own token cap (``max_tokens_per_run`` / ``daily_budget_share``):
-    it ends as a spent daily budget does (every thread at once, a STATE covering only emitted
-    records), but the next run may start at once and continues where this one stopped."""
-
-
-# ----------------------------------------------------------------------------- URLs
-
-
-def api_base(api_url: str | None) -> str:
-    """The base URL that ``/api/v2/...`` and ``/v1/...`` paths are appended to."""
-    return (api_url or DEFAULT_API_URL).rstrip("/")
-
-
-def oauth_base(api_url: str | None, oauth_url: str | None = None) -> str:
-    """Where ``/oauth/token`` lives.
-
-    Pipedrive's OAuth server is ``oauth.pipedrive.com`` whatever the company domain; anything
-    that is not a pipedrive.com host (e.g. a crm-sandbox URL) serves ``/oauth/*`` itself.
-    """
-    if oauth_url:
-        return oauth_url.rstrip("/")
-    if api_url:
-        host = urlparse(api_url).hostname or ""
-        if not (host == "pipedrive.com" or host.endswith(".pipedrive.com")):
-            return api_url.rstrip("/")
-    return DEFAULT_OAUTH_URL
-
-
-def checked_url(url: str, setting: str = "api_url") -> str:
-    """``url`` (no trailing slash) if a request may carry credentials there: https, or plain
-    http to a loopback host only; else ``PipedriveError`` naming the setting and the host
-    (never a password inside the URL)."""
-    try:
-        return check_url(url, setting, "Pipedrive")
-    except UnsafeURLError as exc:
-        raise PipedriveError(str(exc)) from None
-
-
-def authorization_url(
-    oauth_url: str, client_id: str, redirect_uri: str, state: str | None = None
-) -> str:
-    """The page where a user grants the app access (step 1 of the authorization-code flow)."""
-    oauth_url = checked_url(oauth_url, "oauth_url")
-    params = {"client_id": client_id, "redirect_uri": redirect_uri}
-    if state:
-        params["state"] = state
-    return f"{oauth_url.rstrip('/')}{AUTHORIZE_PATH}?{urlencode(params)}"
-
-
-# ----------------------------------------------------------------------------- errors
-
-_HINTS = {
-    400: "a request parameter was refused; check start_date and the other settings",
-    401: "the credentials were refused; check api_token (or client_id, client_secret, "
-    "refresh_token and oauth_token_file for OAuth)",
-    402: "the Pipedrive company account is not open (trial ended or payment due)",
-    403: "the token's user may not read this; use a token of a user with access "
-    "(or an OAuth app with the matching scope), or deselect the stream",
-    404: "not found; check api_url (it must be https://<company>.pipedrive.com or "
-    "https://api.pipedrive.com)",
-    410: "the endpoint is gone from the API",
-    429: "rate limit reached (the daily token budget resets at midnight server time)",
-}
-
-
-def error_message(response: requests.Response, what: str = "") -> str:
-    """One line describing a failed response, built only from the status and the API's error
-    envelope (``error``, ``error_info``, ``code``): never headers, URLs with queries or tokens.
-    """
-    status = response.status_code
-    detail = ""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, Mapping):
-        error = body.get("error") or body.get("message") or ""
-        code = body.get("code") or body.get("error_code") or ""
-        detail = str(error) if error else ""
-        if code and str(code) not in detail:
-            detail = f"{detail} [{code}]" if detail else f"[{code}]"
-    elif response.content:
-        kind = response.headers.get("Content-Type", "").split(";")[0] or "unknown"
-        detail = f"non-JSON {kind} body" + (
-            " (blocked by Cloudflare after ignored 429s?)" if status == 403 else ""
-        )
-    detail = " ".join(detail.split())[:300]
-    prefix = f"{what}: " if what else ""
-    path = urlparse(response.url).path if response.url else ""
-    hint = _HINTS.get(status, "server error" if status >= 500 else "")
-    parts = [f"{prefix}Pipedrive answered HTTP {status}"]
-    if path:
-        parts.append(f" for {path}")
-    if detail:
-        parts.append(f": {detail}")
-    if hint:
-        parts.append(f" ({hint})")
-    return "".join(parts)
-
-
-# ----------------------------------------------------------------------------- rate limits
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    limit: int | None
-    remaining: int | None
-    reset_seconds: float | None
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value.strip())
-    except ValueError:
-        return None
-
-
-def rate_limit(headers: Mapping[str, str]) -> RateLimit:
-    """The burst window as the server sees it (``x-ratelimit-limit/remaining/reset``)."""
-    limit = _number(headers.get("x-ratelimit-limit"))
-    remaining = _number(headers.get("x-ratelimit-remaining"))
-    return RateLimit(
-        limit=int(limit) if limit is not None else None,
-        remaining=int(remaining) if remaining is not None else None,
-        reset_seconds=_number(headers.get("x-ratelimit-reset")),
-    )
-
-
-def daily_budget_message(headers: Mapping[str, str], what: str = "") -> str | None:
-    """A clear line when a 429 means the day's token budget is spent (a long Retry-After),
-    else None (a burst 429 is simply waited out)."""
-    wait = retry_after_seconds(headers)
-    if wait is None or wait <= MAX_RETRY_AFTER_SECONDS:
-        return None
-    prefix = f"{what}: " if what else ""
-    return (
-        f"{prefix}the Pipedrive company's daily API budget is spent (the API asks to wait "
-        f"{wait / 3600:.1f} h, until its midnight); run again after that: the state so far "
-        "is kept, nothing is lost"
-    )
-
-
-def observe_rate_limit(
-    budget: RequestBudget, headers: Mapping[str, str], cap: int | None = None
-) -> None:
-    """Feed a response's rate-limit headers into the budget (``cap``: the user's own ceiling)."""
-    seen = rate_limit(headers)
-    limit = seen.limit
-    if cap:
-        limit = min(limit, cap) if limit else cap
-    budget.observe(limit=limit, remaining=seen.remaining, reset_seconds=seen.reset_seconds)
+# ----------------------------------------------------------------------------- budget
 
 
 def new_budget(cap: int | None = None) -> RequestBudget:
     """A budget that starts at the user's cap (or unlimited) and adopts the server's limit
     from the first response; before any header, in-flight requests are bounded by callers."""
     return RequestBudget(cap or 0, BURST_WINDOW_SECONDS + WINDOW_SAFETY_SECONDS)
-
-
-# Daily-budget token cost per call (research §7 and the endpoints' reference pages, as in
-# docs/sandbox.md): (method, path pattern) -> tokens. First match wins: specific before generic.
-_COSTS: list[tuple[str, re.Pattern[str], int]] = [
-    ("GET", re.compile(r"/api/v2/deals/archived$"), 20),
-    ("GET", re.compile(r"/api/v2/deals/(products|installments)$"), 10),
-    ("GET", re.compile(r"/api/v2/deals/\d+/products$"), 10),
-    ("GET", re.compile(r"/api/v2/\w+/\d+/followers/changelog$"), 10),
-    ("GET", re.compile(r"/api/v2/\w+/\d+/followers$"), 10),
-    ("GET", re.compile(r"/api/v2/(pipelines|stages)$"), 5),
-    ("GET", re.compile(r"/api/v2/\w+/\d+$"), 1),
-    ("GET", re.compile(r"/api/v2/\w+$"), 10),
-    ("GET", re.compile(r"/(api/)?v1/deals/\d+/flow$"), 40),
-    ("GET", re.compile(r"/(api/)?v1/deals/\d+/changelog$"), 20),
-    ("GET", re.compile(r"/(api/)?v1/leadLabels$"), 10),
-    ("GET", re.compile(r"/(api/)?v1/leadSources$"), 2),
-    ("GET", re.compile(r"/(api/)?v1/users/me$"), 2),
-    ("GET", re.compile(r"/(api/)?v1/leads/[0-9a-fA-F-]{36}$"), 2),
-    ("GET", re.compile(r"/(api/)?v1/\w+/\d+$"), 2),
-    ("GET", re.compile(r"/(api/)?v1/"), 20),
-    ("POST", re.compile(r"/api/v2/\w+/\d+/followers$"), 5),
-    ("POST", re.compile(r"/api/v2/"), 5),
-    ("PATCH", re.compile(r"/api/v2/"), 5),
-    ("DELETE", re.compile(r"/api/v2/"), 3),
-    ("POST", re.compile(r"/(api/)?v1/"), 10),
-    ("PUT", re.compile(r"/(api/)?v1/"), 10),
-    ("DELETE", re.compile(r"/(api/)?v1/"), 6),
-]
-
-
-def endpoint_cost(method: str, path: str) -> int:
-    """Tokens one call costs against the company's daily budget (0 when unknown)."""
-    path = urlparse(path).path.rstrip("/")
-    for verb, pattern, cost in _COSTS:
-        if verb == method.upper() and pattern.search(path):
-            return cost
-    return 0
 
 
 # ----------------------------------------------------------------------------- auth
@@ -322,13 +171,14 @@ def exchange_token(
     client_secret: str,
     form: Mapping[str, str],
     *,
-    timeout: float = 60.0,
-    tries: int = 4,
+    policy: RetryPolicy | None = None,
 ) -> dict[str, Any]:
     """POST to the OAuth token endpoint with HTTP Basic client auth (the documented way).
 
-    Retries connection errors and 5xx; a 4xx is an ``AuthError`` whose message never contains
-    the codes or tokens sent.
+    Sent by the one send-with-retry loop (``policy``: the user's tries and timeout): dropped
+    connections, 429 and 5xx are retried (a token request is safe to resend: at worst the
+    server rotates twice); a 4xx is an ``AuthError`` whose message never contains the codes
+    or tokens sent.
     """
     checked_url(token_url, "oauth_url")  # the client secret must not travel in clear
     basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
@@ -337,34 +187,34 @@ def exchange_token(
         "Content-Type": "application/x-www-form-urlencoded",
         "Accept": "application/json",
     }
-    last_problem = ""
-    for attempt in range(tries):
-        if attempt:
-            time.sleep(min(2.0**attempt, 10.0))
+    grant = form.get("grant_type", "")
+    with requests.Session() as session:
         try:
-            response = requests.post(token_url, data=dict(form), headers=headers, timeout=timeout)
-        except requests.RequestException as exc:
-            last_problem = f"{type(exc).__name__} while calling {shown(token_url)}"
-            continue
-        if response.status_code >= 500:
-            last_problem = f"HTTP {response.status_code}"
-            continue
-        if response.status_code >= 400:
-            grant = form.get("grant_type", "")
-            raise AuthError(
-                f"Pipedrive refused the OAuth {grant} request "
-                f"({_oauth_error(response)}); check client_id and client_secret, and if "
-                "the refresh token was revoked or expired run `crm-oauth` again",
-                status=response.status_code,
+            response = _send_with_retry(
+                session,
+                "POST",
+                token_url,
+                data=dict(form),
+                headers=headers,
+                policy=policy or RetryPolicy(),
+                what=f"the OAuth {grant} request",
             )
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or not data.get("access_token"):
-            raise AuthError("the OAuth token endpoint answered without an access_token")
-        return data
-    raise PipedriveError(f"the OAuth token endpoint could not be reached ({last_problem})")
+        except PipedriveError as exc:
+            raise PipedriveError(f"the OAuth token endpoint could not be reached ({exc})") from None
+    if response.status_code >= 400:
+        raise AuthError(
+            f"Pipedrive refused the OAuth {grant} request "
+            f"({_oauth_error(response)}); check client_id and client_secret, and if "
+            "the refresh token was revoked or expired run `crm-oauth` again",
+            status=response.status_code,
+        )
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or not data.get("access_token"):
+        raise AuthError("the OAuth token endpoint answered without an access_token")
+    return data
 
 
 def _oauth_error(response: requests.Response) -> str:
@@ -397,8 +247,10 @@ class OAuthAuth(AuthBase):
         *,
         clock: Callable[[], float] = time.time,
         on_rotate: Callable[[], None] | None = None,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.token_url = token_url
+        self._policy = policy or RetryPolicy()
         self._client_id = client_id
         self._client_secret = client_secret
         self._store = store
@@ -450,6 +302,7 @@ class OAuthAuth(AuthBase):
                 self._client_id,
                 self._client_secret,
                 {"grant_type": "refresh_token", "refresh_token": self._refresh_token},
+                policy=self._policy,
             )
             new_refresh = data.get("refresh_token")
             if isinstance(new_refresh, str) and new_refresh and new_refresh != self._refresh_token:
@@ -526,6 +379,7 @@ def make_auth(
     refresh_token: str | None = None,
     oauth_token_file: str | None = None,
     oauth_url: str | None = None,
+    policy: RetryPolicy | None = None,
 ) -> ApiTokenAuth | OAuthAuth:
     """The auth object for these settings; raises ``PipedriveError`` when they do not fit."""
     problems = credential_problems(
@@ -549,6 +403,7 @@ def make_auth(
             client_secret,
             refresh_token,
             store,
+            policy=policy,
         )
     raise PipedriveError(
         "No Pipedrive credentials: set api_token (Settings > Personal preferences > API), "
@@ -635,28 +490,6 @@ class PipedriveSession(requests.Session):
         return response
 
 
-CAP_SETTINGS = "max_tokens_per_run / daily_budget_share"
-
-
-def cap_reached_message(allowance: TokenAllowance, cost: int) -> str:
-    """The one line of a run stopped at its token cap."""
-    return (
-        f"stopped at this run's token cap ({CAP_SETTINGS}: {allowance.limit:,} tokens; "
-        f"{allowance.spent:,} spent, the next request costs {cost}): the state so far is "
-        "kept, run again to continue where this run stopped"
-    )
-
-
-def daily_tokens(headers: Mapping[str, str]) -> tuple[int | None, int | None]:
-    """``x-daily-ratelimit-token-limit`` and ``-remaining`` (either may be missing)."""
-    limit = _number(headers.get("x-daily-ratelimit-token-limit"))
-    remaining = _number(headers.get("x-daily-ratelimit-token-remaining"))
-    return (
-        int(limit) if limit is not None else None,
-        int(remaining) if remaining is not None else None,
-    )
-
-
 @dataclass
 class Connection:
     """One Pipedrive account as seen from this process: where, who, and how fast."""
@@ -666,6 +499,7 @@ class Connection:
     budget: RequestBudget
     cap: int | None = None
     allowance: TokenAllowance | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)  # the user's tries and timeout
 
     def session(self) -> PipedriveSession:
         return PipedriveSession(self.budget, self.auth, self.cap, self.allowance)
@@ -703,14 +537,17 @@ def connect(
     max_requests_per_window: int | None = None,
     max_tokens_per_run: int | None = None,
     daily_budget_share: float | None = None,
+    policy: RetryPolicy | None = None,
 ) -> Connection:
     """Everything needed to call the API; raises ``PipedriveError`` on unusable settings.
 
     With OAuth and no ``api_url``, the first token refresh tells the company's ``api_domain``.
     The connection counts the tokens its sessions spend (``allowance``); with
     ``max_tokens_per_run`` or ``daily_budget_share`` a request that would pass that cap raises
-    ``RunCapReachedError`` instead of being sent.
+    ``RunCapReachedError`` instead of being sent. ``policy``: the user's ``max_request_tries``
+    and ``request_timeout`` (``RetryPolicy.from_config``), for every request including OAuth.
     """
+    policy = policy or RetryPolicy()
     auth = make_auth(
         api_url=api_url,
         api_token=api_token,
@@ -719,6 +556,7 @@ def connect(
         refresh_token=refresh_token,
         oauth_token_file=oauth_token_file,
         oauth_url=oauth_url,
+        policy=policy,
     )
     base = checked_url(api_base(api_url))
     if isinstance(auth, OAuthAuth) and not api_url:
@@ -727,77 +565,314 @@ def connect(
     identity = api_token or f"oauth:{client_id}"
     budget = shared_budget(base, identity, max_requests_per_window)
     allowance = TokenAllowance(max_tokens_per_run, daily_budget_share)
-    return Connection(base, auth, budget, max_requests_per_window, allowance)
+    return Connection(base, auth, budget, max_requests_per_window, allowance, policy)
 
 
-# ----------------------------------------------------------------------------- plain calls
+def connect_from_config(config: Mapping[str, Any]) -> Connection:
+    """``connect`` with the settings tap and target both read, under the same names."""
+    return connect(
+        api_url=config.get("api_url"),
+        api_token=config.get("api_token"),
+        client_id=config.get("client_id"),
+        client_secret=config.get("client_secret"),
+        refresh_token=config.get("refresh_token"),
+        oauth_token_file=config.get("oauth_token_file"),
+        oauth_url=config.get("oauth_url"),
+        max_requests_per_window=config.get("max_requests_per_2s"),
+        max_tokens_per_run=config.get("max_tokens_per_run"),
+        daily_budget_share=config.get("daily_budget_share"),
+        policy=RetryPolicy.from_config(config),
+    )
 
 
-_JSON_KINDS = {
-    dict: "an object",
-    list: "a list",
-    str: "a string",
-    bool: "a boolean",
-    int: "a number",
-    float: "a number",
-    type(None): "null",
-}
+# ----------------------------------------------------------------------------- sending
+
+# 429s are waited out through the shared budget and are not tries; past this many in a row
+# something is wrong (a proxy answering 429 forever) and the run says so.
+MAX_RATE_LIMIT_WAITS = 50
+
+# Methods whose resend cannot apply a change twice; a POST (a create) is never blindly resent.
+REPLAY_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 
 
-def _json_kind(value: Any) -> str:
-    for kind, name in _JSON_KINDS.items():
-        if isinstance(value, kind):
-            return name
-    return "a number"  # Decimal with parse_float
-
-
-def envelope(
-    response: requests.Response,
-    what: str = "",
+def _send_with_retry(
+    session: requests.Session,
+    method: str,
+    url: str,
     *,
-    data: str | None = None,
-    parse_float: Callable[[str], Any] | None = None,
-) -> dict[str, Any]:
-    """The JSON envelope of a 2xx answer (``{"success": ..., "data": ...}``).
+    policy: RetryPolicy,
+    params: Mapping[str, Any] | None = None,
+    json: Any = None,
+    data: Any = None,
+    headers: Mapping[str, str] | None = None,
+    replay_safe: bool | None = None,
+    what: str = "",
+    log: Callable[[str], None] | None = None,
+) -> requests.Response:
+    """The one send-with-retry loop of every Pipedrive request (API and OAuth).
 
-    ``data="list"`` (a list endpoint: a list, or null for v1's empty lists) or ``"object"``
-    also checks ``data``'s type. Anything else (an HTML page, an empty or cut-short body, a
-    JSON list, ``{}``) raises ``UnexpectedBodyError``: one line naming the endpoint and what
-    was wrong, so it never reads as an empty list.
+    Returns the first answer that is not worth another try (2xx, 3xx, 4xx other than 429).
+    Each try waits at most ``policy.timeout``; 5xx and dropped connections are tried up to
+    ``policy.tries`` times in all when ``replay_safe`` (default: by method), else raise
+    ``OutcomeUnknownError`` at once. A 429 is waited out (a ``PipedriveSession`` holds every
+    sender of the budget for its Retry-After; any other session waits here), unless it means
+    the day's budget is spent: ``DailyBudgetSpentError``. ``log`` gets a line for every
+    backoff over a few seconds.
     """
-    problem = ""
-    body: Any = None
-    if not response.content:
-        problem = "an empty body"
-    else:
+    if replay_safe is None:
+        replay_safe = method.upper() in REPLAY_SAFE_METHODS
+    prefix = f"{what}: " if what else ""
+    where = what or f"{method} {urlparse(url).path}"
+    tries = 0
+    rate_limited = 0
+    while True:
         try:
-            body = response.json(parse_float=parse_float) if parse_float else response.json()
-        except ValueError as exc:
-            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if "html" in kind:
-                problem = "an HTML page"
-            elif "json" in kind:
-                problem = f"JSON that does not parse, e.g. cut short ({str(exc)[:80]})"
-            else:
-                problem = f"a non-JSON {kind or 'untyped'} body"
-    if not problem:
-        if not isinstance(body, dict):
-            problem = f"{_json_kind(body)} where a JSON object was expected"
-        elif "data" not in body:
-            problem = "a JSON object without 'data'"
-        elif data == "list" and not isinstance(body["data"], list | None):
-            problem = f"'data' is {_json_kind(body['data'])} where a list was expected"
-        elif data == "object" and not isinstance(body["data"], dict):
-            problem = f"'data' is {_json_kind(body['data'])} where an object was expected"
-    if problem:
-        prefix = f"{what}: " if what else ""
-        path = urlparse(response.url).path if response.url else "the API"
-        raise UnexpectedBodyError(
-            f"{prefix}Pipedrive answered {path} with a body that is not its JSON envelope "
-            f"({problem}); check api_url ({shown(response.url)}) and any proxy in between",
-            status=response.status_code,
+            response = session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
+                timeout=policy.timeout,
+                allow_redirects=False,  # a redirect must not carry the token to another host
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            kind = type(exc).__name__
+            if not replay_safe:
+                timed_out = isinstance(exc, requests.Timeout)
+                raise OutcomeUnknownError(
+                    f"{where}: no answer ({kind})",
+                    settle_seconds(policy.timeout) if timed_out else 0.0,
+                ) from None
+            problem = f"{prefix}{kind} talking to Pipedrive at {shown(url)}"
+        else:
+            status = response.status_code
+            if status == 429:
+                spent = daily_budget_message(response.headers, what)
+                if spent:  # a plain session (a PipedriveSession raised it already)
+                    raise DailyBudgetSpentError(spent)
+                rate_limited += 1
+                if rate_limited > MAX_RATE_LIMIT_WAITS:
+                    raise PipedriveError(
+                        f"{error_message(response, what)}: still rate limited after "
+                        f"{MAX_RATE_LIMIT_WAITS} waits",
+                        status=429,
+                    )
+                if not isinstance(session, PipedriveSession):
+                    wait = retry_after_seconds(response.headers)
+                    time.sleep(BURST_WINDOW_SECONDS if wait is None else wait)
+                continue  # never applied, so safe to resend whatever the method
+            if status not in RETRY_STATUSES:
+                return response
+            if not replay_safe:
+                raise OutcomeUnknownError(f"{where}: HTTP {status}")
+            problem = error_message(response, what)
+        tries += 1
+        if tries >= policy.tries:
+            raise PipedriveError(policy.gave_up(problem))
+        wait = policy.wait(tries)
+        if log is not None and wait > LOG_WAITS_OVER_SECONDS:
+            log(f"{problem}; retrying in {wait:.0f} s (try {tries + 1} of {policy.tries})")
+        time.sleep(wait)
+
+
+def _refuse_account_errors(response: requests.Response, what: str = "") -> None:
+    """401/402/403 end every run the same way: one line naming the setting to change (a 401
+    reaches here only after the OAuth refresh and resend of ``PipedriveSession``)."""
+    status = response.status_code
+    if status in (401, 402, 403):
+        error = AuthError if status == 401 else PipedriveError
+        raise error(error_message(response, what), status=status)
+
+
+def _read(
+    response: requests.Response, what: str, data: str | None, missing_ok: bool
+) -> dict[str, Any] | None:
+    """The envelope of an answer whose every non-2xx is the caller's error."""
+    status = response.status_code
+    if missing_ok and status in (404, 410):
+        return None
+    if status >= 300:
+        error = AuthError if status == 401 else PipedriveError
+        raise error(error_message(response, what), status=status)
+    return envelope(response, what, data=data)
+
+
+def next_cursor(body: Mapping[str, Any]) -> str | None:
+    """The v2 cursor of the page after ``body`` (None on the last page)."""
+    extra = body.get("additional_data")
+    cursor = extra.get("next_cursor") if isinstance(extra, Mapping) else None
+    return str(cursor) if cursor else None
+
+
+def next_start(body: Mapping[str, Any]) -> int | None:
+    """The v1 offset of the page after ``body`` (None on the last page)."""
+    extra = body.get("additional_data")
+    pages = extra.get("pagination") if isinstance(extra, Mapping) else None
+    if not isinstance(pages, Mapping) or not pages.get("more_items_in_collection"):
+        return None
+    start = pages.get("next_start")
+    return int(start) if start is not None else None
+
+
+def _pages_v2(
+    get: Callable[[dict[str, Any]], dict[str, Any] | None],
+    params: Mapping[str, Any] | None,
+    page_size: int,
+) -> Iterator[dict[str, Any]]:
+    """The one v2 cursor paging loop: every item, page after page, until no next_cursor."""
+    query = {**(params or {}), "limit": page_size}
+    while True:
+        body = get(query)
+        if body is None:
+            return
+        yield from body.get("data") or []
+        cursor = next_cursor(body)
+        if not cursor:
+            return
+        query["cursor"] = cursor
+
+
+def _pages_v1(
+    get: Callable[[dict[str, Any]], dict[str, Any] | None],
+    params: Mapping[str, Any] | None,
+    page_size: int,
+) -> Iterator[dict[str, Any]]:
+    """The one v1 offset paging loop: every item until more_items_in_collection is false."""
+    query = {**(params or {}), "start": 0, "limit": page_size}
+    while True:
+        body = get(query)
+        if body is None:
+            return
+        items = body.get("data") or []
+        yield from items
+        start = next_start(body)
+        if start is None:
+            return
+        query["start"] = max(start, int(query["start"]) + 1)  # a server never moving back
+
+
+class PipedriveClient:
+    """The one way this project talks to a Pipedrive account: a ``Connection`` (auth, the
+    shared budget, the user's retry policy) and one ``PipedriveSession`` per thread.
+
+    Paths are appended to the connection's base URL (``/api/v2/deals``); full URLs are
+    accepted as they are (the session checks every URL before a secret travels).
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        pool_size: int = 8,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.connection = connection
+        self.policy = connection.policy
+        self._pool_size = pool_size
+        self._log = log
+        self._local = threading.local()
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        pool_size: int = 8,
+        log: Callable[[str], None] | None = None,
+    ) -> PipedriveClient:
+        return cls(connect_from_config(config), pool_size=pool_size, log=log)
+
+    def session(self) -> PipedriveSession:
+        """This thread's session (a session is not safe to share between threads)."""
+        session: PipedriveSession | None = getattr(self._local, "session", None)
+        if session is None:
+            session = self.connection.session()
+            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=self._pool_size)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+        return session
+
+    def url(self, path: str) -> str:
+        return path if "://" in path else self.connection.url(path)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        replay_safe: bool | None = None,
+        what: str = "",
+    ) -> requests.Response:
+        """One request through the retry loop. Returns 2xx and the API's 4xx verdicts on a
+        record (400, 404, 409, 422 ...) for the caller to read; raises ``PipedriveError`` for
+        401/402/403, a spent budget or a failure on every try, ``OutcomeUnknownError`` when a
+        request that is not replay-safe (a POST, unless told) got no answer or a 5xx."""
+        response = _send_with_retry(
+            self.session(),
+            method,
+            self.url(path),
+            policy=self.policy,
+            params=params,
+            json=json,
+            replay_safe=replay_safe,
+            what=what,
+            log=self._log,
         )
-    return body
+        _refuse_account_errors(response, what)
+        return response
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        what: str = "",
+        data: str | None = None,
+        missing_ok: bool = False,
+    ) -> Any:
+        """GET and the answer's JSON envelope (``data``: "list" or "object" checks its type);
+        any 4xx is a ``PipedriveError`` (``missing_ok``: None for 404/410 instead)."""
+        return _read(self.send("GET", path, params=params, what=what), what, data, missing_ok)
+
+    def iter_v2(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        page_size: int = 500,
+        what: str = "",
+        missing_ok: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a v2 cursor-paginated list."""
+        return _pages_v2(
+            lambda query: self.get_json(path, query, what=what, data="list", missing_ok=missing_ok),
+            params,
+            page_size,
+        )
+
+    def iter_v1(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        page_size: int = 500,
+        what: str = "",
+        missing_ok: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a v1 offset-paginated list."""
+        return _pages_v1(
+            lambda query: self.get_json(path, query, what=what, data="list", missing_ok=missing_ok),
+            params,
+            page_size,
+        )
+
+
+# ------------------------------------------------------------- a session the caller holds
 
 
 def request_json(
@@ -807,43 +882,29 @@ def request_json(
     *,
     params: Mapping[str, Any] | None = None,
     json_body: Any = None,
-    tries: int = 10,
-    timeout: float = 120.0,
+    tries: int | None = None,
+    timeout: float | None = None,
+    policy: RetryPolicy | None = None,
     what: str = "",
     data: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Any:
-    """One API call outside the Singer SDK, with the tap's retry rules: 429 waits (the
-    ``PipedriveSession`` holds the budget for Retry-After), 5xx and dropped connections back
-    off exponentially, any other 4xx raises ``PipedriveError`` (``AuthError`` for 401), a
-    2xx that is not the JSON envelope raises ``UnexpectedBodyError`` (``data``: see
-    ``envelope``). ``tries`` and ``timeout`` are the user's ``max_request_tries`` and
-    ``request_timeout``; ``log`` gets a line for every wait over a few seconds."""
-    problem = ""
-    tries = max(1, int(tries))
-    prefix = f"{what}: " if what else ""
-    for attempt in range(tries):
-        if attempt:
-            wait = backoff_seconds(attempt)
-            if log is not None and wait > LOG_WAITS_OVER_SECONDS:
-                log(f"{problem}; retrying in {wait:.0f} s (try {attempt + 1} of {tries})")
-            time.sleep(wait)
-        try:
-            response = session.request(method, url, params=params, json=json_body, timeout=timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            problem = f"{prefix}{type(exc).__name__} talking to Pipedrive at {shown(url)}"
-            continue
-        if response.status_code in RETRY_STATUSES:
-            spent = daily_budget_message(response.headers, what)
-            if spent:  # a plain requests.Session (a PipedriveSession raised already)
-                raise DailyBudgetSpentError(spent)
-            problem = error_message(response, what)
-            continue
-        if response.status_code >= 400:
-            error = AuthError if response.status_code == 401 else PipedriveError
-            raise error(error_message(response, what), status=response.status_code)
-        return envelope(response, what, data=data)
-    raise PipedriveError(f"{problem} (gave up after {tries} tries; see max_request_tries)")
+    """One call through the client's retry loop on a session the caller holds (the tap's
+    discovery and parent listings): a 2xx's envelope (``data``: see ``envelope``); any 4xx
+    raises ``PipedriveError`` (``AuthError`` for 401). ``policy`` (or ``tries``/``timeout``,
+    the user's ``max_request_tries``/``request_timeout``) sets tries and timeout."""
+    policy = _policy(policy, tries, timeout)
+    response = _send_with_retry(
+        session,
+        method,
+        url,
+        policy=policy,
+        params=params,
+        json=json_body,
+        what=what,
+        log=log,
+    )
+    return _read(response, what, data, missing_ok=False)
 
 
 def iter_v2(
@@ -853,28 +914,25 @@ def iter_v2(
     *,
     page_size: int = 500,
     what: str = "",
-    tries: int = 10,
-    timeout: float = 120.0,
+    tries: int | None = None,
+    timeout: float | None = None,
+    policy: RetryPolicy | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every item of a v2 cursor-paginated list (calls as ``request_json``)."""
-    query = dict(params or {})
-    query["limit"] = page_size
-    while True:
-        body = request_json(
-            session,
-            "GET",
-            url,
-            params=query,
-            what=what,
-            data="list",
-            tries=tries,
-            timeout=timeout,
-            log=log,
-        )
-        yield from body.get("data") or []
-        extra = body.get("additional_data")
-        cursor = extra.get("next_cursor") if isinstance(extra, dict) else None
-        if not cursor:
-            return
-        query["cursor"] = cursor
+    policy = _policy(policy, tries, timeout)
+    return _pages_v2(
+        lambda query: request_json(
+            session, "GET", url, params=query, policy=policy, what=what, data="list", log=log
+        ),
+        params,
+        page_size,
+    )
+
+
+def _policy(policy: RetryPolicy | None, tries: int | None, timeout: float | None) -> RetryPolicy:
+    base = policy or RetryPolicy()
+    return RetryPolicy(
+        tries=max(1, int(tries)) if tries else base.tries,
+        timeout=float(timeout) if timeout else base.timeout,
+    )

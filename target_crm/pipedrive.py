@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,7 +27,6 @@ from crm_api.pipedrive_fields import plan_columns
 from crm_api.pipedrive_include import read_only
 from crm_api.retry import UnrecoverableError, write_once
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
-from target_crm.http import Transport
 from target_crm.values import plain, same
 
 logger = logging.getLogger("target-crm.pipedrive")
@@ -307,28 +307,13 @@ def _contacts(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-class PipedriveAccount:
-    """One Pipedrive account as the target sees it: transport, custom fields, warnings."""
+class PipedriveDestination:
+    """The Pipedrive account a load writes to: the one client (``crm_api.pipedrive``), the
+    account's custom fields, and the warnings already given. Shared by every writer."""
 
     def __init__(self, config: Mapping[str, Any], *, pool_size: int) -> None:
-        self.connection = api.connect(
-            api_url=config.get("api_url"),
-            api_token=config.get("api_token"),
-            client_id=config.get("client_id"),
-            client_secret=config.get("client_secret"),
-            refresh_token=config.get("refresh_token"),
-            oauth_token_file=config.get("oauth_token_file"),
-            oauth_url=config.get("oauth_url"),
-            max_requests_per_window=config.get("max_requests_per_2s"),
-        )
-        self.transport = Transport(
-            self.connection.base_url,
-            self.connection.session,
-            api.error_message,
-            max_retries=max(1, int(config.get("max_request_tries") or 6)) - 1,
-            pool_size=pool_size,
-            timeout=float(config.get("request_timeout") or 60),
-        )
+        self.client = api.PipedriveClient.from_config(config, pool_size=pool_size)
+        self.policy = self.client.policy
         self._fields: dict[str, list[CustomField]] = {}
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
@@ -348,13 +333,13 @@ class PipedriveAccount:
             self._warned.add((stream, name))
         logger.info("%s: field '%s' %s; it is not sent", stream, name, why)
 
-    # --- calls -------------------------------------------------------------------------
+    # --- calls: every one goes through the client ------------------------------------
 
     def get_json(
         self, path: str, params: Mapping[str, Any] | None = None, *, data: str = "list"
     ) -> Any | None:
         """GET; None on 404/410. ``data``: "list" or "object", what the envelope holds."""
-        response = self.transport.send("GET", path, params=params)
+        response = self.client.send("GET", path, params=params)
         if response.status_code in (404, 410):
             return None
         self._raise_for_record(response)
@@ -363,35 +348,48 @@ class PipedriveAccount:
     def iter_list(
         self, path: str, params: Mapping[str, Any] | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Every item of a v2 cursor list."""
-        query = {**(params or {}), "limit": 500}
-        while True:
-            body = self.get_json(path, query) or {}
-            yield from body.get("data") or []
-            cursor = (body.get("additional_data") or {}).get("next_cursor")
-            if not cursor:
-                return
-            query["cursor"] = cursor
+        """Every item of a v2 cursor list (none when the list is not there: 404/410)."""
+        return self.client.iter_v2(path, params, missing_ok=True)
+
+    def iter_v1_list(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a v1 offset list (none when the list is not there: 404/410)."""
+        return self.client.iter_v1(path, params, missing_ok=True)
 
     def write(self, method: str, path: str, body: Mapping[str, Any]) -> requests.Response:
         """PATCH/PUT: replay-safe (the same body twice is the same state)."""
-        response = self.transport.send(method, path, json=dict(body))
+        response = self.client.send(method, path, json=dict(body))
         if response.status_code not in (404, 410):
             self._raise_for_record(response)
             _envelope(response, "record")  # a proxy's page is no proof the change was made
         return response
 
+    def post_once(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        find_applied: Callable[[], Any | None],
+        *,
+        attempts: int,
+    ) -> requests.Response | Any:
+        """POST so that it is applied at most once (``crm_api.retry.write_once``): after a lost
+        answer ``find_applied`` looks for it before anything is resent."""
+        return write_once(
+            lambda: self.client.send("POST", path, json=dict(body), replay_safe=False),
+            find_applied,
+            attempts=attempts,
+            pause=self._pause,
+        )
+
+    def _pause(self, attempt: int) -> None:
+        time.sleep(self.policy.wait(attempt + 1))
+
     def create(
         self, path: str, body: Mapping[str, Any], find_applied: Callable[[], str | None]
     ) -> str:
         """POST at most once; returns the new id."""
-
-        def send() -> requests.Response:
-            return self.transport.send("POST", path, json=dict(body), replay_safe=False)
-
-        result = write_once(
-            send, find_applied, attempts=self.transport.max_retries + 3, pause=self.transport.pause
-        )
+        result = self.post_once(path, body, find_applied, attempts=self.policy.tries + 2)
         if isinstance(result, str):
             return result
         self._raise_for_record(result)
@@ -443,7 +441,7 @@ class EntityV2(EntityWriter):
 
     id_field = "id"
 
-    def __init__(self, account: PipedriveAccount, stream: str) -> None:
+    def __init__(self, account: PipedriveDestination, stream: str) -> None:
         self.account = account
         self.stream = stream
         self.spec = ENTITIES[stream]
@@ -693,7 +691,7 @@ class Notes(EntityWriter):
     required = (("content",), NOTE_LINKS)
     path = "/v1/notes"
 
-    def __init__(self, account: PipedriveAccount) -> None:
+    def __init__(self, account: PipedriveDestination) -> None:
         self.account = account
 
     def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -738,15 +736,7 @@ class Notes(EntityWriter):
         return _note_as_body(data)
 
     def list_all(self) -> Iterator[dict[str, Any]]:
-        start = 0
-        while True:
-            page = self.account.get_json(self.path, {"start": start, "limit": 500}) or {}
-            for item in page.get("data") or []:
-                yield _note_as_body(item)
-            more = (page.get("additional_data") or {}).get("pagination") or {}
-            if not more.get("more_items_in_collection"):
-                return
-            start = int(more.get("next_start") or start + 500)
+        return (_note_as_body(item) for item in self.account.iter_v1_list(self.path))
 
     def create(self, body: dict[str, Any]) -> Created:
         return Created(self.account.create(self.path, body, lambda: self.find_applied(body)))
@@ -790,7 +780,7 @@ class Followers(EntityWriter):
     id_field = "user_id"
     is_link = True
 
-    def __init__(self, account: PipedriveAccount, stream: str) -> None:
+    def __init__(self, account: PipedriveDestination, stream: str) -> None:
         self.account = account
         self.stream = stream
         self.parent_path, self.parent_field, self.parent_stream = FOLLOWERS[stream]
@@ -834,26 +824,20 @@ class Followers(EntityWriter):
             return "unchanged"
         if dry_run:
             return "created"
-        path = self._followers_path(body)
-
-        def send() -> requests.Response:
-            return self.account.transport.send(
-                "POST", path, json={"user_id": body["user_id"]}, replay_safe=False
-            )
 
         def applied() -> str | None:
             return "applied" if self._is_following(body) else None
 
-        result = write_once(
-            send,
+        result = self.account.post_once(
+            self._followers_path(body),
+            {"user_id": body["user_id"]},
             applied,
-            attempts=self.account.transport.max_retries + 1,
-            pause=self.account.transport.pause,
+            attempts=self.account.policy.tries,
         )
         if isinstance(result, requests.Response) and result.status_code >= 400:
             if result.status_code == 400 and self._is_following(body):
                 return "unchanged"  # added meanwhile: v2 answers 400 for an existing follower
-            PipedriveAccount._raise_for_record(result)
+            PipedriveDestination._raise_for_record(result)
         if isinstance(result, requests.Response):
             _envelope(result, "object", maybe_applied=True)
         return "created"
@@ -873,7 +857,7 @@ class Followers(EntityWriter):
 
 def writers(config: Mapping[str, Any], *, pool_size: int) -> Callable[[str], EntityWriter]:
     """A factory of this provider's writers (one account shared by all of them)."""
-    account = PipedriveAccount(config, pool_size=pool_size)
+    account = PipedriveDestination(config, pool_size=pool_size)
     made: dict[str, EntityWriter] = {}
     lock = threading.Lock()
 

@@ -145,7 +145,9 @@ class _FakeTokenServer:
     def __init__(self) -> None:
         self.calls: list[dict[str, str]] = []
 
-    def __call__(self, url: str, cid: str, secret: str, form: dict[str, str]) -> dict[str, Any]:
+    def __call__(
+        self, url: str, cid: str, secret: str, form: dict[str, str], **options: Any
+    ) -> dict[str, Any]:
         self.calls.append(dict(form))
         n = len(self.calls)
         return {
