@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ class StoreError(Exception):
     """A shared store cannot be used; ``str(error)`` is one line that says what to change."""
 
 
-def is_postgres_uri(location: object) -> bool:
+def is_postgres_uri(location: object) -> TypeGuard[str]:
     return isinstance(location, str) and location.split("://", 1)[0].lower() in SCHEMES
 
 

@@ -81,7 +81,6 @@ class IdMap:
         self.path = path
         self._store: SqliteIdStore | PostgresIdStore
         if postgres.is_postgres_uri(path):
-            assert path is not None
             if not account and not postgres.account_name(path):
                 raise IdMapStoreError(
                     f"id_map_path {postgres.shown_store(path)}: name the account this map is "

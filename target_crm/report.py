@@ -125,7 +125,6 @@ class Report:
         self._file: TextIO | None = None
         self._table: RejectionTable | None = None
         if postgres.is_postgres_uri(rejected_path):
-            assert rejected_path is not None
             self._table = RejectionTable(rejected_path, self.run_id)
 
     def count(self, stream: str, outcome: str) -> None:
