@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from crm_api import pipedrive as api
+from crm_api.retry import RetryPolicy
 from crm_api.token_store import FileTokenStore
 
 CALLBACK_PATH = "/callback"
@@ -106,6 +107,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=float, default=300, help="seconds to wait for the redirect"
     )
+    parser.add_argument(
+        "--max-request-tries",
+        type=int,
+        default=4,
+        help="tries of the token request before a 5xx or a dropped connection ends it",
+    )
+    parser.add_argument(
+        "--request-timeout", type=float, default=60, help="seconds to wait for one answer"
+    )
     parser.add_argument("--browser", action="store_true", help="open the URL in a browser")
     return parser.parse_args(argv)
 
@@ -164,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             args.client_id,
             secret,
             {"grant_type": "authorization_code", "code": result.code, "redirect_uri": redirect_uri},
+            policy=RetryPolicy(tries=max(1, args.max_request_tries), timeout=args.request_timeout),
         )
     except api.PipedriveError as exc:
         print(f"crm-oauth: {exc}", file=sys.stderr)

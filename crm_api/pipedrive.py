@@ -189,18 +189,16 @@ def exchange_token(
     }
     grant = form.get("grant_type", "")
     with requests.Session() as session:
-        try:
-            response = _send_with_retry(
-                session,
-                "POST",
-                token_url,
-                data=dict(form),
-                headers=headers,
-                policy=policy or RetryPolicy(),
-                what=f"the OAuth {grant} request",
-            )
-        except PipedriveError as exc:
-            raise PipedriveError(f"the OAuth token endpoint could not be reached ({exc})") from None
+        response = _send_with_retry(
+            session,
+            "POST",
+            token_url,
+            data=dict(form),
+            headers=headers,
+            policy=policy or RetryPolicy(),
+            replay_safe=True,  # at worst the server answers twice; the newest token wins
+            what="the OAuth token endpoint",
+        )
     if response.status_code >= 400:
         raise AuthError(
             f"Pipedrive refused the OAuth {grant} request "
