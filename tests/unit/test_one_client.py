@@ -104,3 +104,27 @@ def test_the_broader_check_sees_the_clients_own_sends() -> None:
     )
     assert len(_senders(sample)) == 3
     assert _http_imports(ast.parse("from urllib.request import urlopen\nimport urllib.parse\n"))
+
+
+def _header_literals(tree: ast.AST, header: str) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value.strip().lower() == header
+    ]
+
+
+def test_one_retry_after_rule_for_tap_target_and_discovery() -> None:
+    """Only crm_api.retry reads the Retry-After header (``retry_after_seconds``: seconds or
+    an HTTP date); the tap's SDK sessions, the target's client and discovery's request_json
+    all send through PipedriveSession and _send_with_retry, which call it (their answers to an
+    HTTP-date Retry-After: tests/unit/test_pipedrive_client.py)."""
+    readers = {
+        path: lines
+        for path, text in _sources()
+        for lines in [_header_literals(ast.parse(text), "retry-after")]
+        if lines
+    }
+    assert set(readers) == {"crm_api/retry.py"}, readers
