@@ -312,7 +312,7 @@ class PipedriveDestination:
     account's custom fields, and the warnings already given. Shared by every writer."""
 
     def __init__(self, config: Mapping[str, Any], *, pool_size: int) -> None:
-        self.client = api.PipedriveClient.from_config(config, pool_size=pool_size)
+        self.client = api.PipedriveClient.from_config(config, pool_size=pool_size, log=logger.info)
         self.policy = self.client.policy
         self._fields: dict[str, list[CustomField]] = {}
         self._lock = threading.Lock()
