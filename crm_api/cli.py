@@ -4,7 +4,7 @@ The Singer SDK reads ``--config`` files while it parses the arguments, where a f
 not JSON ends in a traceback. ``config_file_problem`` finds that first and says it in one line
 (the file and the JSON problem; never the file's content, which holds the tokens).
 ``unknown_settings`` names the settings a config gives that the plugin does not have: a
-misspelt one is otherwise ignored without a word.
+misspelt one is otherwise ignored without a word, and a renamed one gets its new name.
 """
 
 from __future__ import annotations
@@ -47,13 +47,28 @@ def config_file_problem(paths: Iterable[str]) -> str | None:
 
 
 def unknown_settings(
-    plugin: str, config: Mapping[str, Any], schema: Mapping[str, Any]
+    plugin: str,
+    config: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    renamed: Mapping[str, str] | None = None,
 ) -> list[str]:
     """One warning line per setting of ``config`` that ``schema`` (the plugin's config schema,
-    the SDK's built-in settings included) does not declare, with the closest known name."""
+    the SDK's built-in settings included) does not declare, with the closest known name.
+
+    ``renamed`` maps the old names of settings the plugin renamed (and still honours) to the
+    new ones: such a line names the new one and says whether the old one's value is used."""
     known = sorted(schema.get("properties") or {})
     lines = []
     for name in sorted(set(config) - set(known)):
+        new = (renamed or {}).get(name)
+        if new in known:
+            used = (
+                f"{new} is set too, so {name} is ignored: remove it"
+                if new in config
+                else f"its value is used for now: rename it to {new} in the config"
+            )
+            lines.append(f"setting {name!r} of {plugin} is now called {new!r}; {used}")
+            continue
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean {close[0]}?" if close else f"; `{plugin} --about` lists them"
         lines.append(f"setting {name!r} is not one of {plugin}'s settings and is ignored{hint}")

@@ -1,35 +1,19 @@
 """Every setting tap-crm reads, declared in one place (they make ``--about``, the README's
-settings tables and meltano.yml's settings)."""
+settings tables and meltano.yml's settings). The settings target-crm reads too are declared
+once, in ``crm_api.settings``, and only placed here."""
 
 from __future__ import annotations
 
 from singer_sdk import typing as th
 
-from crm_api.onpipeline import REQUESTS_PER_MINUTE
-
-PROVIDER_NAMES = ("onpipeline", "pipedrive")
+from crm_api import settings as shared
 
 COMMON_SETTINGS: list[th.Property] = [
-    th.Property(
-        "provider",
-        th.StringType,
-        required=True,
-        allowed_values=list(PROVIDER_NAMES),
-        description="Which CRM to read: `pipedrive` or `onpipeline`.",
-    ),
-    th.Property(
-        "api_token",
-        th.StringType,
-        secret=True,
-        description="The API token (Pipedrive: Settings > Personal preferences > API; "
-        "Onpipeline: the account's API token).",
-    ),
-    th.Property(
-        "api_url",
-        th.StringType,
-        description="Base URL of the API. Default: the provider's public API. Set it to a "
-        "Pipedrive company domain, or to a crm-sandbox URL to try things safely.",
-    ),
+    shared.provider("tap"),
+    shared.API_TOKEN,
+    shared.API_URL,
+    shared.max_request_tries("tap"),
+    shared.request_timeout("tap"),
     th.Property(
         "start_date",
         th.DateTimeType,
@@ -39,38 +23,7 @@ COMMON_SETTINGS: list[th.Property] = [
 ]
 
 PIPEDRIVE_SETTINGS: list[th.Property] = [
-    th.Property(
-        "client_id",
-        th.StringType,
-        description="Pipedrive OAuth: the app's client id (instead of api_token).",
-    ),
-    th.Property(
-        "client_secret",
-        th.StringType,
-        secret=True,
-        description="Pipedrive OAuth: the app's client secret.",
-    ),
-    th.Property(
-        "refresh_token",
-        th.StringType,
-        secret=True,
-        description="Pipedrive OAuth: the refresh token from `crm-oauth` (needed only until "
-        "oauth_token_file holds one).",
-    ),
-    th.Property(
-        "oauth_token_file",
-        th.StringType,
-        description="Pipedrive OAuth: a file where the current refresh token is kept. Pipedrive "
-        "may hand out a new refresh token on every refresh; the tap writes it here (mode 0600) "
-        "and reads it on the next run, so it wins over refresh_token. `crm-oauth` creates it. "
-        "Required with OAuth.",
-    ),
-    th.Property(
-        "oauth_url",
-        th.StringType,
-        description="Pipedrive OAuth server. Default: https://oauth.pipedrive.com, or api_url "
-        "when api_url is not a pipedrive.com host (e.g. crm-sandbox).",
-    ),
+    *shared.PIPEDRIVE_OAUTH,
     th.Property(
         "page_size",
         th.IntegerType(minimum=1, maximum=500),
@@ -105,36 +58,9 @@ PIPEDRIVE_SETTINGS: list[th.Property] = [
         "`none`, or the names to ask for, as a list or comma-separated. No extra request "
         "and no documented extra token cost. See docs/columns.md.",
     ),
-    th.Property(
-        "max_concurrent_requests",
-        th.IntegerType(minimum=1, maximum=32),
-        default=8,
-        description="Pipedrive: requests in flight at once for per-parent streams (followers "
-        "changelogs). They all share one rate budget, so more never exceeds the limit.",
-    ),
-    th.Property(
-        "max_requests_per_2s",
-        th.IntegerType(minimum=1),
-        description="Pipedrive: your own ceiling on requests per 2-second window, e.g. to leave "
-        "room for other integrations on the same token. Default: the limit the API announces "
-        "in its x-ratelimit-limit header.",
-    ),
-    th.Property(
-        "max_tokens_per_run",
-        th.IntegerType(minimum=1),
-        description="Pipedrive: the most daily-budget tokens one run may spend (the budget is "
-        "shared by every integration of the company). When the next request would pass it, "
-        "the run stops with a resumable state, says so in one line and exits with status 3; "
-        "the next run continues where it stopped. Default: no cap. See docs/costs.md.",
-    ),
-    th.Property(
-        "daily_budget_share",
-        th.NumberType(minimum=0, maximum=1),
-        description="Pipedrive: the share (e.g. 0.5) of the tokens the API says are left of "
-        "the day (x-daily-ratelimit-token-remaining at the run's first request) that one run "
-        "may spend; stops as max_tokens_per_run does (the lower of the two wins). Ignored "
-        "when the API sends no such header. Default: no cap.",
-    ),
+    shared.max_concurrent_requests("tap"),
+    shared.MAX_REQUESTS_PER_2S,
+    *shared.token_caps("tap"),
     th.Property(
         "deal_history",
         th.StringType,
@@ -155,19 +81,6 @@ PIPEDRIVE_SETTINGS: list[th.Property] = [
         "bookmarks before the run (one list page per 500 parents, e.g. 60 tokens on an idle "
         "run with all of them) so the run's cost estimate counts their requests exactly. "
         "Off: the estimate counts one page per list, a floor. See docs/costs.md.",
-    ),
-    th.Property(
-        "max_request_tries",
-        th.IntegerType(minimum=1),
-        default=10,
-        description="Pipedrive: attempts per request before a 429, 5xx or dropped connection "
-        "fails the run (waits: Retry-After on 429, else 1, 2, 4 ... 60 s).",
-    ),
-    th.Property(
-        "request_timeout",
-        th.IntegerType(minimum=1),
-        default=120,
-        description="Pipedrive: seconds to wait for one response.",
     ),
 ]
 
@@ -200,11 +113,5 @@ ONPIPELINE_SETTINGS: list[th.Property] = [
         description="Onpipeline: invoices dated this many days before the last sync are read "
         "again on each run, to catch payments and edits of recent invoices.",
     ),
-    th.Property(
-        "onpipeline_requests_per_minute",
-        th.IntegerType(minimum=0),
-        default=REQUESTS_PER_MINUTE,
-        description="Onpipeline: requests per minute the tap allows itself (the vendor's "
-        "published limit is 60 per account; 0 = no pacing, e.g. against crm-sandbox).",
-    ),
+    shared.ONPIPELINE_REQUESTS_PER_MINUTE,
 ]

@@ -8,16 +8,15 @@ import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
-from types import FrameType
 from typing import Any
 
-from singer_sdk import Sink, Target
+from singer_sdk import Sink
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, RecordsWithoutSchemaException
-from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
 
+from crm_api import settings as shared
 from crm_api.cli import config_file_problem, unknown_settings
 from crm_api.onpipeline import OnpipelineConfigError
 from crm_api.pipedrive import PipedriveError
@@ -26,6 +25,7 @@ from target_crm import onpipeline, pipedrive
 from target_crm.entities import TargetSetupError
 from target_crm.idmap import IdMap, WaitingRoom
 from target_crm.report import Report
+from target_crm.sdk_seams import SeamedReader, SeamedTarget
 from target_crm.sinks import CRMSink, Run, check_match_keys
 
 PROVIDERS = {"pipedrive": pipedrive, "onpipeline": onpipeline}
@@ -62,7 +62,7 @@ class RecordBeforeSchemaError(TargetSetupError, RecordsWithoutSchemaException):
     """A RECORD before its stream's SCHEMA: the SDK's error, as one line."""
 
 
-class CRMReader(SingerReader):
+class CRMReader(SeamedReader):
     """The SDK's reader, but a bad input line ends the *input*, not the run.
 
     With the SDK's reader a line that is not JSON, not an object, of no known type, or a
@@ -111,15 +111,15 @@ class CRMReader(SingerReader):
             )
         return message
 
-    def _process_unknown_message(self, message_dict: dict) -> None:
+    def unknown_message(self, message: dict) -> None:
         raise BadLineError(
             f"input line {self.line_number} has the unknown message type "
-            f"{str(message_dict.get('type'))[:40]!r} (known: SCHEMA, RECORD, STATE, "
+            f"{str(message.get('type'))[:40]!r} (known: SCHEMA, RECORD, STATE, "
             "ACTIVATE_VERSION, BATCH)"
         )
 
 
-class TargetCRM(Target):
+class TargetCRM(SeamedTarget):
     """Singer target that creates and updates records in Pipedrive or Onpipeline."""
 
     name = "target-crm"
@@ -128,49 +128,10 @@ class TargetCRM(Target):
     message_reader_class = CRMReader
 
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "provider",
-            th.StringType,
-            required=True,
-            allowed_values=sorted(PROVIDERS),
-            description="Which CRM to write: `pipedrive` or `onpipeline`.",
-        ),
-        th.Property(
-            "api_token",
-            th.StringType,
-            secret=True,
-            description="The API token (Pipedrive: Settings > Personal preferences > API; "
-            "Onpipeline: a read-and-write token).",
-        ),
-        th.Property(
-            "api_url",
-            th.StringType,
-            description="Base URL of the API. Default: the provider's public API. Set it to a "
-            "Pipedrive company domain, or to a crm-sandbox URL to try a load safely.",
-        ),
-        th.Property(
-            "client_id",
-            th.StringType,
-            description="Pipedrive OAuth: the app's client id (instead of api_token).",
-        ),
-        th.Property(
-            "client_secret",
-            th.StringType,
-            secret=True,
-            description="Pipedrive OAuth: the app's client secret.",
-        ),
-        th.Property(
-            "refresh_token",
-            th.StringType,
-            secret=True,
-            description="Pipedrive OAuth: a refresh token (`crm-oauth` gets one).",
-        ),
-        th.Property(
-            "oauth_token_file",
-            th.StringType,
-            description="Pipedrive OAuth: the file that keeps the refresh token Pipedrive "
-            "rotates (the same file the tap uses; `crm-oauth` creates it).",
-        ),
+        shared.provider("target"),
+        shared.API_TOKEN,
+        shared.API_URL,
+        *shared.PIPEDRIVE_OAUTH,
         th.Property(
             "match_keys",
             th.ObjectType(
@@ -230,39 +191,12 @@ class TargetCRM(Target):
             default=0,
             description="The run exits non-zero when more records than this were rejected.",
         ),
-        th.Property(
-            "max_concurrent_requests",
-            th.IntegerType,
-            default=8,
-            description="Requests in flight at once (all streams together); the rate itself "
-            "is kept within the API's limit by the shared request budget.",
-        ),
-        th.Property(
-            "request_timeout",
-            th.NumberType,
-            default=60,
-            description="Seconds to wait for an answer. A create that times out is looked for "
-            "in the CRM (after twice this long) before it is sent again, never blindly resent.",
-        ),
-        th.Property(
-            "max_request_tries",
-            th.IntegerType(minimum=1),
-            default=6,
-            description="Tries per request before a 5xx, a dropped connection or a garbled "
-            "answer ends the load (a create is looked for in the CRM before each resend).",
-        ),
-        th.Property(
-            "max_requests_per_2s",
-            th.IntegerType,
-            description="Pipedrive: never send more than this many requests per 2 s (default: "
-            "the limit the API announces in x-ratelimit-limit).",
-        ),
-        th.Property(
-            "requests_per_minute",
-            th.IntegerType,
-            default=60,
-            description="Onpipeline: requests per minute (the vendor's published limit is 60).",
-        ),
+        shared.max_concurrent_requests("target"),
+        shared.request_timeout("target"),
+        shared.max_request_tries("target"),
+        shared.MAX_REQUESTS_PER_2S,
+        *shared.token_caps("target"),
+        shared.ONPIPELINE_REQUESTS_PER_MINUTE,
     ).to_dict()
 
     @classmethod
@@ -281,7 +215,8 @@ class TargetCRM(Target):
 
     @cached_property
     def run(self) -> Run:
-        config = self.config
+        # An old setting name still works for now (one warning line names the new one).
+        config = shared.with_renamed_settings(self.config)
         provider = PROVIDERS[config["provider"]]
         workers = max(1, int(config.get("max_concurrent_requests") or 8))
         timeout = float(config.get("request_timeout") or 60)
@@ -290,7 +225,9 @@ class TargetCRM(Target):
             writer_for = provider.writers(config, pool_size=workers)
         except (PipedriveError, OnpipelineConfigError) as exc:
             raise TargetSetupError(str(exc)) from None
-        for line in unknown_settings(self.name, config, self.config_jsonschema):
+        for line in unknown_settings(
+            self.name, self.config, self.config_jsonschema, shared.RENAMED_SETTINGS
+        ):
             self.logger.warning("%s", line)
         dry_run = bool(config.get("dry_run"))
         if not config.get("id_map_path"):
@@ -333,8 +270,7 @@ class TargetCRM(Target):
             return run.order.get(sink.stream_name, 9)
 
         # Sinks archived by a SCHEMA change first (older records), each tier before the next.
-        # The SDK has no public view of its sinks; these two attributes are what drain_all uses.
-        archived, active = list(self._sinks_to_clear), list(self._sinks_active.values())
+        archived, active = self.sinks_to_drain()
         for sink in sorted(archived + active, key=lambda s: (order(s), s not in archived)):
             self.drain_one(sink)
         for sink in sorted(active, key=order):
@@ -349,14 +285,14 @@ class TargetCRM(Target):
         if problem is not None:
             raise problem
 
-    def _write_state_message(self, state: dict) -> None:
+    def may_emit_state(self) -> bool:
         """Hold STATE while records wait for their references: they are not written yet."""
         if self._stopped_run() is not None:
-            return  # a stopped run's latest STATE covers records it did not write
+            return False  # a stopped run's latest STATE covers records it did not write
         if self.run.waiting.count():
             self.logger.info("STATE held back: records are waiting for their references")
-            return
-        super()._write_state_message(state)
+            return False
+        return True
 
     # --- stopping early --------------------------------------------------------------------
 
@@ -365,7 +301,7 @@ class TargetCRM(Target):
         run: Run | None = self.__dict__.get("run")
         return run if run is not None and run.stopping.is_set() else None
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+    def on_stop_signal(self, signum: int) -> None:
         """SIGTERM/SIGINT (a cancelled or timed-out orchestrator run).
 
         The SDK's handler drains every sink and prints the latest STATE, although the batch
