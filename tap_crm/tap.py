@@ -13,11 +13,9 @@ import logging
 import signal
 import sys
 from datetime import datetime
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
-from singer_sdk import Tap
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
@@ -27,6 +25,7 @@ from crm_api.pipedrive import DailyBudgetSpentError, PipedriveError, RunCapReach
 from crm_api.urls import UnsafeURLError, check_url
 from tap_crm.onpipeline import streams as onpipeline
 from tap_crm.pipedrive import streams as pipedrive
+from tap_crm.sdk_seams import SeamedTap
 from tap_crm.settings import COMMON_SETTINGS, ONPIPELINE_SETTINGS, PIPEDRIVE_SETTINGS
 
 if TYPE_CHECKING:
@@ -83,7 +82,7 @@ class _OneLinePerError(logging.Filter):
         return not isinstance(sys.exc_info()[1], OWN_LINE_ERRORS)
 
 
-class TapCRM(Tap):
+class TapCRM(SeamedTap):
     """Singer tap for Pipedrive and Onpipeline."""
 
     name = "tap-crm"
@@ -153,7 +152,7 @@ class TapCRM(Tap):
                     self.config.get("provider"),
                 )
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+    def on_stop_signal(self, signum: int) -> None:
         """SIGTERM/SIGINT (a cancelled or timed-out orchestrator run): the SDK writes the last
         STATE (it covers only emitted records) and exits 0, so a cancelled extract would look
         complete to whatever runs after it. Same STATE, then one line and 128 + the signal."""

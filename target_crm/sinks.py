@@ -184,10 +184,12 @@ class CRMSink(BatchSink):
     # --- validation: keep bad records for the report -----------------------------------
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
-        return KeepingValidator(self.schema) if self.validate_schema else None
+        # The SDK asks once, in Sink.__init__, and validates every record with the answer.
+        self.keeping_validator = KeepingValidator(self.schema) if self.validate_schema else None
+        return self.keeping_validator
 
     def preprocess_record(self, record: dict, context: dict) -> dict:
-        validator = self._validator
+        validator = self.keeping_validator
         if isinstance(validator, KeepingValidator) and validator.problem is not None:
             problem, original = validator.problem
             validator.problem = None
