@@ -1,15 +1,18 @@
-"""Where the JSON schemas are: ``schemas/<provider>/<stream>.json``.
+"""The tap's one lookup of its JSON schemas: ``schemas/<provider>/<stream>.json``, read through
+the Singer SDK's ``SchemaDirectory`` (one per provider, which caches each parsed file).
 
-In a checkout they live at the repository root (one place to edit); an installed wheel
+In a checkout the files live at the repository root (one place to edit); an installed wheel
 carries them as ``tap_crm/schemas`` (pyproject's force-include). Look in both.
 """
 
 from __future__ import annotations
 
-import json
+import copy
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from singer_sdk import SchemaDirectory
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _CANDIDATES = (_PACKAGE_DIR / "schemas", _PACKAGE_DIR.parent / "schemas")
@@ -23,11 +26,13 @@ def schema_dir(provider: str) -> Path:
 
 
 @cache
-def _load(provider: str, stream: str) -> str:
-    return (schema_dir(provider) / f"{stream}.json").read_text(encoding="utf-8")
+def schema_source(provider: str) -> SchemaDirectory:
+    """The SDK's schema source for one provider's files (streams whose schema never changes
+    may use it as ``schema = StreamSchema(schema_source(provider))``)."""
+    return SchemaDirectory(schema_dir(provider))
 
 
 def load_schema(provider: str, stream: str) -> dict[str, Any]:
-    """A fresh (mutable) copy of one stream's JSON schema."""
-    result: dict[str, Any] = json.loads(_load(provider, stream))
-    return result
+    """A fresh (mutable) copy of one stream's JSON schema: the streams add custom-field
+    columns to theirs, which must not reach the cached one."""
+    return copy.deepcopy(schema_source(provider).get_schema(stream))

@@ -1,10 +1,13 @@
 """The base Pipedrive stream: every HTTP concern in one place.
 
-``crm_api.pipedrive`` knows the API (auth, URLs, error envelope, rate-limit headers); this
-module plugs it into the Singer SDK at its documented extension points: ``url_base``,
-``authenticator``, ``requests_session``, ``get_http_request``, ``validate_response``,
-``response_error_message``, the ``backoff_*`` hooks, ``calculate_sync_cost``, paginators and
-``post_process``.
+``crm_api.pipedrive`` is the one Pipedrive client (auth, URLs, sessions under the shared
+budget, error envelope, paging, costs) and ``crm_api.retry`` its retry policy; this module plugs
+them into the Singer SDK at its documented extension points: ``url_base``, ``authenticator``,
+``requests_session``, ``timeout``, ``get_http_request``, ``validate_response``,
+``response_error_message``, the ``backoff_*`` hooks and ``request_decorator``,
+``calculate_sync_cost``, ``get_new_paginator`` and ``post_process``. What the tap asks outside
+the SDK's request loop (discovery's custom fields, parent listings, the cost probe) goes
+through ``AccountReader.iter_v2``, with the same policy.
 """
 
 from __future__ import annotations
@@ -13,20 +16,23 @@ import decimal
 import itertools
 import logging
 import queue
+import re
 import threading
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import datetime
 from functools import cached_property, wraps
 from typing import TYPE_CHECKING, Any
 
+import pendulum
 import requests
 from singer_sdk import RESTStream, metrics
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.pagination import BaseAPIPaginator, JSONPathPaginator
+from singer_sdk.pagination import JSONPathPaginator, OffsetPaginator
 from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from crm_api import pipedrive as api
-from crm_api.retry import backoff_seconds
+from crm_api.retry import RetryPolicy
 from crm_api.urls import shown
 from tap_crm import PROGRESS_LOG_SECONDS
 from tap_crm.pipedrive import custom_fields
@@ -39,32 +45,48 @@ if TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Auth, Context, RequestFunc
 
+    from tap_crm.pipedrive.changed_parents import ChangedParents
+
 MAX_PAGE_SIZE = 500  # the API's maximum for v2 and v1 lists
+
+
+# Pipedrive's own shape of a time, and the one every bookmark is kept in: v2 lists send it
+# as is, so most values take the fast path of normalize_time (a hot path: issue 12).
+_UTC_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def normalize_time(value: Any) -> str | None:
     """Any Pipedrive timestamp (v2 RFC 3339 with or without fractions, v1 ``YYYY-MM-DD
     HH:MM:SS`` UTC) as ``YYYY-MM-DDTHH:MM:SSZ``: one shape, so bookmarks compare safely as
-    strings (the SDK compares them lexically). Pipedrive keeps whole seconds."""
-    if not isinstance(value, str) or not value.strip():
+    strings (the SDK compares them lexically). Pipedrive keeps whole seconds (fractions are
+    dropped, not rounded); a value that is no time (v1's ``0000-00-00 00:00:00`` for users
+    who never logged in) is None."""
+    if not isinstance(value, str):
         return None
-    text = value.strip().replace(" ", "T", 1)
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
+    if len(value) == 20 and _UTC_SECONDS.fullmatch(value):
+        return value  # already in shape: no parse
+    text = value.strip()
+    if not text:
+        return None
     try:
-        moment = datetime.fromisoformat(text)
+        moment = pendulum.parse(text, tz=pendulum.UTC, exact=True)  # no offset: UTC
     except ValueError:
-        return None  # e.g. "0000-00-00 00:00:00" for users who never logged in
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return None
+    if isinstance(moment, pendulum.DateTime):
+        return rfc3339(moment)
+    if isinstance(moment, pendulum.Date):  # a bare date: its midnight, as before
+        return rfc3339(pendulum.datetime(moment.year, moment.month, moment.day))
+    return None  # a time of day or a duration names no moment
 
 
 def rfc3339(moment: datetime) -> str:
-    """Whole seconds in UTC: the API rejects ``updated_since`` with fractions."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Whole seconds in UTC: the API rejects ``updated_since`` with fractions. A moment
+    without a zone is taken as UTC."""
+    utc = pendulum.instance(moment, tz=pendulum.UTC)
+    if utc.utcoffset():
+        utc = utc.in_timezone(pendulum.UTC)
+    return utc.strftime(_UTC_FORMAT)
 
 
 class _Failure:
@@ -129,13 +151,17 @@ def _drain(buffer: queue.Queue[Any], stop: threading.Event) -> Iterator[dict[str
         stop.set()
 
 
-class PipedriveAccount:
-    """What every stream of one tap shares: the connection and the custom-field plan."""
+class AccountReader:
+    """What every stream of one tap shares to read one Pipedrive account: the client's
+    connection, the user's retry policy, and the custom-field columns planned at discovery.
+    (Not the target's ``PipedriveAccount``, which writes.)"""
 
     def __init__(self, tap: Tap) -> None:
         self.tap = tap
         self.config = tap.config
         self.logger = tap.logger
+        # max_request_tries and request_timeout, for the SDK's hooks and every call below
+        self.policy = RetryPolicy.from_config(self.config)
 
     @property
     def has_credentials(self) -> bool:
@@ -159,18 +185,32 @@ class PipedriveAccount:
             daily_budget_share=self.config.get("daily_budget_share"),
         )
 
-    @property
-    def request_settings(self) -> dict[str, Any]:
-        """The user's retry settings for calls made outside the SDK (``api.iter_v2``)."""
-        return {
-            "tries": int(self.config.get("max_request_tries") or 10),
-            "timeout": float(self.config.get("request_timeout") or 120),
-            "log": self.logger.warning,
-        }
-
     @cached_property
-    def _fields_session(self) -> requests.Session:
+    def _session(self) -> requests.Session:
         return self.connection.session()
+
+    def iter_v2(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        what: str,
+        page_size: int = MAX_PAGE_SIZE,
+        session: requests.Session | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a v2 list read outside the SDK's request loop, through the client's
+        paging loop, with the user's tries and timeout (``session``: the caller's thread's,
+        else the reader's own, for the main thread)."""
+        return api.iter_v2(
+            session or self._session,
+            self.connection.url(path),
+            params,
+            page_size=page_size,
+            what=what,
+            tries=self.policy.tries,
+            timeout=self.policy.timeout,
+            log=self.logger.warning,
+        )
 
     def custom_columns(self, stream_name: str, standard: Iterable[str]) -> list[Any]:
         """The readable custom-field columns of an entity stream (none without credentials,
@@ -183,14 +223,7 @@ class PipedriveAccount:
         ):
             return []
         try:
-            items = list(
-                api.iter_v2(
-                    self._fields_session,
-                    self.connection.url(path),
-                    what=f"reading custom fields of {stream_name}",
-                    **self.request_settings,
-                )
-            )
+            items = list(self.iter_v2(path, what=f"reading custom fields of {stream_name}"))
         except api.AuthError:
             raise
         except api.PipedriveError as exc:
@@ -214,6 +247,22 @@ def v1_pagination(body: Any) -> dict[str, Any]:
     return pagination if isinstance(pagination, dict) else {}
 
 
+def _local_next_cursor(body: Mapping[str, Any]) -> str | None:
+    # Until crm_api.pipedrive.next_cursor (the client's one reading of it) is committed.
+    extra = body.get("additional_data")
+    cursor = extra.get("next_cursor") if isinstance(extra, Mapping) else None
+    return str(cursor) if cursor else None
+
+
+def next_cursor(body: Any) -> str | None:
+    """The v2 cursor of the page after ``body``, read by the client's one cursor function."""
+    if not isinstance(body, Mapping):
+        return None
+    read = getattr(api, "next_cursor", _local_next_cursor)
+    cursor: str | None = read(body)
+    return cursor
+
+
 class CursorPaginator(JSONPathPaginator):
     """v2 ``additional_data.next_cursor``; keeps going past an empty page that has a cursor
     (the SDK would otherwise stop silently at the first empty page) and ends at a null one."""
@@ -222,10 +271,7 @@ class CursorPaginator(JSONPathPaginator):
         super().__init__("$.additional_data.next_cursor")
 
     def get_next(self, response: requests.Response) -> str | None:
-        body = parsed_body(response)
-        extra = body.get("additional_data") if isinstance(body, dict) else None
-        cursor = extra.get("next_cursor") if isinstance(extra, dict) else None
-        return str(cursor) if cursor else None
+        return next_cursor(parsed_body(response))
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         # Let advance() decide: it ends the pagination when there is no cursor. (The SDK's
@@ -233,18 +279,37 @@ class CursorPaginator(JSONPathPaginator):
         return True
 
 
-class OffsetPaginator(BaseAPIPaginator[int]):
-    """v1 ``additional_data.pagination``: ``next_start`` while ``more_items_in_collection``."""
+class V1StartPaginator(OffsetPaginator):
+    """v1 ``start``/``limit`` paging (``additional_data.pagination``): more pages while
+    ``more_items_in_collection``, from the API's ``next_start``. Built on the SDK's offset
+    paginator (``BaseOffsetPaginator`` is its deprecated alias in singer-sdk 0.54)."""
 
-    def __init__(self) -> None:
-        super().__init__(0)
+    def __init__(self, page_size: int) -> None:
+        super().__init__(0, page_size)
+
+    def has_more(self, response: requests.Response) -> bool:
+        return bool(v1_pagination(parsed_body(response)).get("more_items_in_collection"))
 
     def get_next(self, response: requests.Response) -> int | None:
-        pagination = v1_pagination(parsed_body(response))
-        if not pagination.get("more_items_in_collection"):
-            return None
-        next_start = pagination.get("next_start")
+        next_start = v1_pagination(parsed_body(response)).get("next_start")
         return int(next_start) if next_start is not None else None
+
+
+def bookmark_or_start(stream: PipedriveStream) -> str | None:
+    """Where the stream's next sync starts (read before it starts, when the SDK does not
+    know it yet): its bookmark, else start_date."""
+    value = stream.stream_state.get("replication_key_value") or stream.config.get("start_date")
+    return normalize_time(value) if isinstance(value, str) else None
+
+
+def retry_wait(policy: RetryPolicy, exc: Exception, tries_made: int) -> float:
+    """Seconds the SDK's backoff waits before the next try. After a 429 none: the session
+    already holds the shared budget for Retry-After (or x-ratelimit-reset), and that wait,
+    unlike a backoff sleep, ends at once when another thread finds the daily budget spent."""
+    response = getattr(exc, "response", None)
+    if response is not None and response.status_code == 429:
+        return 0.0
+    return policy.wait(tries_made)
 
 
 class PipedriveStream(RESTStream[Any]):
@@ -258,6 +323,8 @@ class PipedriveStream(RESTStream[Any]):
     records_jsonpath = "$.data[*]"
     primary_keys: tuple[str, ...] = ("id",)
     extra_params: dict[str, Any] = {}
+    # A stream that reads the children of changed parents holds the component doing it.
+    parents: ChangedParents | None = None
 
     def get_record_counter(
         self, *, endpoint: str | None = None, log_interval: float = PROGRESS_LOG_SECONDS
@@ -265,8 +332,8 @@ class PipedriveStream(RESTStream[Any]):
         # The SDK's documented hook: a record count every few seconds, not every minute.
         return super().get_record_counter(endpoint=endpoint, log_interval=log_interval)
 
-    def __init__(self, tap: Tap, account: PipedriveAccount) -> None:
-        self.account = account
+    def __init__(self, tap: Tap, reader: AccountReader) -> None:
+        self.reader = reader
         self._local = threading.local()
         self._cost_lock = threading.Lock()
         super().__init__(tap, schema=self.build_schema())
@@ -277,8 +344,15 @@ class PipedriveStream(RESTStream[Any]):
     def estimate(self, counts: Any) -> tuple[int, int, bool]:
         """(requests, tokens, exact) this stream expects to spend in this run: by default one
         page of each list it reads (exact only for small lists that fit one page)."""
+        if self.parents is not None:
+            return self.parents.estimate(counts)
         cost = api.endpoint_cost("GET", self.path or "")
         return 1, cost, False
+
+    def plan_estimate(self, counts: Any) -> None:
+        """Ask the cost probe to count the parents this stream will see (``costs``)."""
+        if self.parents is not None:
+            self.parents.plan_estimate(counts)
 
     # -- schema
 
@@ -289,11 +363,11 @@ class PipedriveStream(RESTStream[Any]):
 
     @property
     def url_base(self) -> str:
-        return self.account.connection.base_url
+        return self.reader.connection.base_url
 
     @property
     def authenticator(self) -> Auth:
-        return self.account.connection.auth
+        return self.reader.connection.auth
 
     @property
     def requests_session(self) -> requests.Session:
@@ -301,7 +375,7 @@ class PipedriveStream(RESTStream[Any]):
         # all of them share the account's RequestBudget, which keeps the rate limit.
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = self.account.connection.session()
+            session = self._local.session = self.reader.connection.session()
         return session
 
     @property
@@ -310,7 +384,7 @@ class PipedriveStream(RESTStream[Any]):
 
     @property
     def timeout(self) -> int:
-        return int(self.config.get("request_timeout") or 120)
+        return int(self.reader.policy.timeout)
 
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         request = super().get_http_request(page=page)
@@ -394,19 +468,10 @@ class PipedriveStream(RESTStream[Any]):
 
     def backoff_wait_generator(self) -> Any:
         # backoff_runtime is the SDK's documented way to take the wait from the exception:
-        # exponential after a 5xx or a dropped connection. After a 429 none here: the session
-        # already holds the shared budget for Retry-After (or x-ratelimit-reset), and that
-        # wait, unlike a backoff sleep, ends at once when another thread finds the daily
-        # budget spent.
-        attempts = itertools.count()
-        return self.backoff_runtime(value=lambda exc: self._retry_wait(exc, next(attempts)))
-
-    @staticmethod
-    def _retry_wait(exc: Exception, attempt: int) -> float:
-        response = getattr(exc, "response", None)
-        if response is not None and response.status_code == 429:
-            return 0.0
-        return backoff_seconds(attempt + 1)
+        # the policy's after a 5xx or a dropped connection, none after a 429 (retry_wait).
+        tries_made = itertools.count(1)
+        policy = self.reader.policy
+        return self.backoff_runtime(value=lambda exc: retry_wait(policy, exc, next(tries_made)))
 
     def request_decorator(self, func: RequestFunc) -> RequestFunc:
         # When backoff gives up, the SDK re-raises the last retriable error: a traceback. End
@@ -424,14 +489,12 @@ class PipedriveStream(RESTStream[Any]):
                     f"{self._what}: {type(exc).__name__} talking to Pipedrive at "
                     f"{shown(self.url_base)}"
                 )
-            raise FatalAPIError(
-                f"{problem} (gave up after {self.backoff_max_tries()} tries; see max_request_tries)"
-            ) from None
+            raise FatalAPIError(self.reader.policy.gave_up(problem)) from None
 
         return call
 
     def backoff_max_tries(self) -> int:
-        return int(self.config.get("max_request_tries") or 10)
+        return self.reader.policy.tries
 
     def backoff_handler(self, details: Details) -> None:
         exc = details.get("exception")
@@ -478,6 +541,16 @@ class V2Stream(PipedriveStream):
         return params
 
 
+class V1Stream(PipedriveStream):
+    """A v1 list paged by ``start``/``limit``."""
+
+    def get_new_paginator(self) -> V1StartPaginator:
+        return V1StartPaginator(self.page_size)
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        return {**self.extra_params, "limit": self.page_size, "start": next_page_token or 0}
+
+
 class IncrementalV2Stream(V2Stream):
     """A v2 entity list read incrementally on ``update_time``.
 
@@ -490,19 +563,19 @@ class IncrementalV2Stream(V2Stream):
     replication_key = "update_time"
     is_sorted = True
 
-    def __init__(self, tap: Tap, account: PipedriveAccount) -> None:
+    def __init__(self, tap: Tap, reader: AccountReader) -> None:
         self._custom_columns: list[custom_fields.CustomColumn] = []
-        super().__init__(tap, account)
+        super().__init__(tap, reader)
 
     def build_schema(self) -> dict[str, Any]:
         schema = super().build_schema()
-        self._custom_columns = self.account.custom_columns(self.name, schema["properties"])
+        self._custom_columns = self.reader.custom_columns(self.name, schema["properties"])
         custom_fields.add_to_schema(schema, self._custom_columns, with_labels=self.with_labels)
         return schema
 
     @property
     def with_labels(self) -> bool:
-        return bool(self.account.config.get("custom_field_option_labels", True))
+        return bool(self.reader.config.get("custom_field_option_labels", True))
 
     def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)

@@ -16,12 +16,10 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crm_api import pipedrive as api
-
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from tap_crm.pipedrive.client import PipedriveAccount
+    from tap_crm.pipedrive.client import AccountReader
 
 ARCHIVED = "/api/v2/deals/archived"
 
@@ -62,7 +60,7 @@ class ParentCounts:
     def get(self, stream: str, path: str) -> Tally | None:
         return self.tallies.get((stream, path))
 
-    def fill(self, account: PipedriveAccount, page_size: int) -> None:
+    def fill(self, reader: AccountReader, page_size: int) -> None:
         from tap_crm.pipedrive.client import normalize_time
 
         paths = sorted({path for _, path in self.tallies})
@@ -74,13 +72,8 @@ class ParentCounts:
                 params["status"] = "open,won,lost,deleted"
             if None not in starts:
                 params["updated_since"] = min(s for s in starts if s is not None)
-            rows: Iterable[dict[str, Any]] = api.iter_v2(
-                account.connection.session(),
-                account.connection.url(path),
-                params,
-                page_size=page_size,
-                what=f"estimating the run's cost: listing {path}",
-                **account.request_settings,
+            rows: Iterable[dict[str, Any]] = reader.iter_v2(
+                path, params, what=f"estimating the run's cost: listing {path}", page_size=page_size
             )
             for row in rows:
                 updated = normalize_time(row.get("update_time"))
@@ -94,26 +87,25 @@ def pages(count: int, size: int) -> int:
     return max(1, math.ceil(count / size))
 
 
-def log_estimate(account: PipedriveAccount) -> None:
+def log_estimate(reader: AccountReader) -> None:
     """Log the estimate lines for the tap's selected streams (its requests count against
     the run's cap like any other)."""
     from tap_crm.pipedrive.client import PipedriveStream
 
     streams = [
-        s for s in account.tap.streams.values() if s.selected and isinstance(s, PipedriveStream)
+        s for s in reader.tap.streams.values() if s.selected and isinstance(s, PipedriveStream)
     ]
     counts = ParentCounts()
-    probe = bool(account.config.get("cost_estimate_probe", True))
+    probe = bool(reader.config.get("cost_estimate_probe", True))
     # The per-parent streams first: an entity stream is counted only from a list that is
     # probed for them anyway (alone, its one page per 500 records is not worth a probe).
-    for stream in sorted(streams, key=lambda s: not getattr(s, "per_parent_stream", False)):
-        plan = getattr(stream, "plan_estimate", None)
-        if probe and plan is not None:
-            plan(counts)
-    allowance = account.connection.allowance
+    for stream in sorted(streams, key=lambda s: s.parents is None):
+        if probe:
+            stream.plan_estimate(counts)
+    allowance = reader.connection.allowance
     spent_before = allowance.spent if allowance else 0
     if counts.tallies:
-        counts.fill(account, 500)  # the API's largest page: counting needs no small ones
+        counts.fill(reader, 500)  # the API's largest page: counting needs no small ones
     total_requests = total_tokens = 0
     exact = True
     for stream in streams:
@@ -121,7 +113,7 @@ def log_estimate(account: PipedriveAccount) -> None:
         exact = exact and precise
         total_requests += requests
         total_tokens += tokens
-        account.logger.info(
+        reader.logger.info(
             "Cost estimate: stream '%s' expects %s%s request%s, %s tokens",
             stream.name,
             "" if precise else "at least ",
@@ -151,4 +143,4 @@ def log_estimate(account: PipedriveAccount) -> None:
             f"this run is capped at {cap:,} tokens"
             + (": it will stop there, and the next run continues" if total_tokens > cap else "")
         )
-    account.logger.info("%s", "; ".join(parts))
+    reader.logger.info("%s", "; ".join(parts))

@@ -41,16 +41,16 @@ _PLANNED: weakref.WeakKeyDictionary[Any, dict[str, list[CustomColumn]]] = (
 )
 
 
-def remember(account: Any, stream: str, columns: list[CustomColumn]) -> None:
-    """Keep a stream's planned columns with its account (for streams that share fields)."""
-    _PLANNED.setdefault(account, {})[stream] = columns
+def remember(reader: Any, stream: str, columns: list[CustomColumn]) -> None:
+    """Keep a stream's planned columns with the tap's reader (for streams that share fields)."""
+    _PLANNED.setdefault(reader, {})[stream] = columns
 
 
-def lead_columns(account: Any, standard: Iterable[str]) -> list[CustomColumn]:
+def lead_columns(reader: Any, standard: Iterable[str]) -> list[CustomColumn]:
     """The readable custom-field columns of leads. Leads have no custom fields of their own:
     they take the deal fields (the lead fields list repeats them), so the deals' plan is
     re-planned against the leads' standard names, by the same rule and with no request."""
-    deal_columns = _PLANNED.get(account, {}).get("deals", [])
+    deal_columns = _PLANNED.get(reader, {}).get("deals", [])
     items = [
         {
             "is_custom_field": True,

@@ -1,17 +1,15 @@
-"""Pipedrive streams, the Pipedrive settings, and ``discover_streams``.
+"""Pipedrive streams and ``discover_streams`` (the settings are ``tap_crm.settings``).
 
 v2 entity lists are incremental on ``update_time``; small reference lists are read whole;
-``notes`` come from v1; the followers changelogs visit only the parents changed since their
-bookmark, several requests in flight under the shared rate budget.
+``notes`` come from v1; the per-parent streams (followers changelogs, deal flow or changelog,
+deal products and installments) hold a ``ChangedParents`` that visits only the parents changed
+since their bookmark, several requests in flight under the shared rate budget.
 """
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import heapq
 import logging
-import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +20,22 @@ from singer_sdk.pagination import BaseAPIPaginator
 from crm_api import pipedrive as api
 from crm_api import pipedrive_include
 from tap_crm.pipedrive import costs, custom_fields
+from tap_crm.pipedrive.changed_parents import (
+    DEALS,
+    ORGANIZATIONS,
+    PARENT_BOOKMARK,
+    PERSONS,
+    PRODUCTS,
+    ChangedParents,
+    ParentLists,
+)
 from tap_crm.pipedrive.client import (
+    AccountReader,
     IncrementalV2Stream,
-    OffsetPaginator,
-    PipedriveAccount,
     PipedriveStream,
+    V1Stream,
     V2Stream,
+    bookmark_or_start,
     normalize_time,
     parsed_body,
     read_ahead,
@@ -57,13 +65,6 @@ def config_problems(config: dict[str, Any]) -> list[str]:
 # ----------------------------------------------------------------------------- entity streams
 
 
-def _since(stream: PipedriveStream) -> str | None:
-    """Where the stream's next sync starts (read before it starts, when the SDK does not
-    know it yet): its bookmark, else start_date."""
-    value = stream.stream_state.get("replication_key_value") or stream.config.get("start_date")
-    return normalize_time(value) if isinstance(value, str) else None
-
-
 class ProbedV2Stream(IncrementalV2Stream):
     """An entity list whose changed records the run's estimate counts (``costs``): the
     parents of the per-parent streams."""
@@ -73,7 +74,7 @@ class ProbedV2Stream(IncrementalV2Stream):
     def plan_estimate(self, counts: costs.ParentCounts) -> None:
         for path in self.probe_paths or (self.path,):
             if counts.probed(path):
-                counts.want(self.name, path, costs.Tally(_since(self)))
+                counts.want(self.name, path, costs.Tally(bookmark_or_start(self)))
 
     def estimate(self, counts: costs.ParentCounts) -> tuple[int, int, bool]:
         requests = tokens = 0
@@ -95,12 +96,12 @@ class ExtrasV2Stream(ProbedV2Stream):
 
     @property
     def extras(self) -> tuple[str, ...]:
-        setting = self.account.config.get("include_fields", "all")  # before SDK init too
+        setting = self.reader.config.get("include_fields", "all")  # before SDK init too
         return pipedrive_include.chosen(self.name, setting)
 
     def build_schema(self) -> dict[str, Any]:
         schema = super().build_schema()  # custom-field names planned against every extra
-        custom_fields.remember(self.account, self.name, self._custom_columns)
+        custom_fields.remember(self.reader, self.name, self._custom_columns)
         dropped = set(pipedrive_include.INCLUDE_FIELDS.get(self.name, ())) - set(self.extras)
         for name in dropped:
             schema["properties"].pop(name, None)
@@ -213,18 +214,12 @@ class ProductFieldsStream(_FieldsStream):
     path = "/api/v2/productFields"
 
 
-class UsersStream(PipedriveStream):
+class UsersStream(V1Stream):
     """Users exist only in v1 (``/v1/users``)."""
 
     name = "users"
     path = "/v1/users"
     _TIMES = ("created", "modified", "last_login")
-
-    def get_new_paginator(self) -> OffsetPaginator:
-        return OffsetPaginator()
-
-    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
-        return {"limit": self.page_size, "start": next_page_token or 0}
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         for key in self._TIMES:
@@ -233,17 +228,11 @@ class UsersStream(PipedriveStream):
         return super().post_process(row, context)
 
 
-class V1ListStream(PipedriveStream):
+class V1ListStream(V1Stream):
     """A v1 list read whole (FULL_TABLE) with start/limit paging where the API pages; its
     v1 times (``YYYY-MM-DD HH:MM:SS`` UTC) become RFC 3339."""
 
     _TIMES = ("add_time", "update_time")
-
-    def get_new_paginator(self) -> OffsetPaginator:
-        return OffsetPaginator()
-
-    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
-        return {**self.extra_params, "limit": self.page_size, "start": next_page_token or 0}
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         for key in self._TIMES:
@@ -326,13 +315,13 @@ class LeadsStream(NewestFirstV1Stream):
 
     def build_schema(self) -> dict[str, Any]:
         schema = super().build_schema()
-        self._custom_columns = custom_fields.lead_columns(self.account, schema["properties"])
+        self._custom_columns = custom_fields.lead_columns(self.reader, schema["properties"])
         custom_fields.add_to_schema(schema, self._custom_columns, with_labels=self.with_labels)
         return schema
 
     @property
     def with_labels(self) -> bool:
-        return bool(self.account.config.get("custom_field_option_labels", True))
+        return bool(self.reader.config.get("custom_field_option_labels", True))
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         hashes = [key for key in row if _CUSTOM_KEY.match(key)]
@@ -455,152 +444,33 @@ class NotesStream(PipedriveStream):
         return super().post_process(row, context)
 
 
-# ----------------------------------------------------------------------------- followers changelog
-
-PARENTS_READ = "parents_read"  # state key of the per-parent streams, see _parent_done
+# ----------------------------------------------------------------------------- per-parent streams
+# Each holds a ChangedParents (tap_crm/pipedrive/changed_parents.py): the parents changed
+# since its bookmark, read concurrently (or many per call), with per-parent progress.
 
 
 class FollowersChangelogStream(V2Stream):
-    """The followers changelog of every parent changed since this stream's bookmark.
+    """The followers changelog of every parent changed since this stream's bookmark."""
 
-    Not an SDK child stream, on purpose: the SDK syncs children inline, one request at a time,
-    and keeps one state partition per parent (state growing with the account). Instead this
-    stream lists its changed parents itself (``updated_since`` = its bookmark, sorted by
-    ``update_time``), fetches several changelogs at once in a bounded thread pool (all requests
-    share the account's RequestBudget, so together they stay under the rate limit), and yields
-    the records in parent order. Each record carries the parent's id and the parent's
-    ``update_time`` (``parent_update_time``), which is the bookmark: one value, resumable.
-    """
-
-    parent_paths: tuple[str, ...] = ()
-    parent_id_key = ""
-    parent_params: dict[str, Any] = {}
-    replication_key = "parent_update_time"
+    parents: ChangedParents
+    parent_lists: ParentLists
+    replication_key = PARENT_BOOKMARK
     is_sorted = True
     tolerate_missing = True  # a parent deleted between listing and reading has no changelog
-    child_path_example = ""  # a child request's path, for its token cost in the estimate
+
+    def __init__(self, tap: Tap, reader: AccountReader) -> None:
+        super().__init__(tap, reader)
+        example = self.path.replace("{" + self.parent_lists.id_key + "}", "1")
+        self.parents = ChangedParents(self, self.parent_lists, child_path=example)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         # Overriding get_records is the SDK's documented way to change how records are
         # produced; the per-parent requests still go through request_records (pagination,
         # retries, error mapping, metrics).
-        in_flight = int(self.config.get("max_concurrent_requests") or 8)
-        pending: collections.deque[
-            tuple[int, str | None, concurrent.futures.Future[list[dict[str, Any]]]]
-        ] = collections.deque()
-        with concurrent.futures.ThreadPoolExecutor(
-            max_workers=in_flight, thread_name_prefix=self.name
-        ) as pool:
-            try:
-                for parent_id, parent_update_time in self._changed_parents(context):
-                    future = pool.submit(self._changelog, parent_id)
-                    pending.append((parent_id, parent_update_time, future))
-                    if len(pending) >= 2 * in_flight:
-                        yield from self._finish(pending.popleft())
-                while pending:
-                    yield from self._finish(pending.popleft())
-            finally:
-                for _, _, future in pending:
-                    future.cancel()
+        return self.parents.read_each(context, self._changelog)
 
-    def _finish(
-        self,
-        item: tuple[int, str | None, concurrent.futures.Future[list[dict[str, Any]]]],
-    ) -> Iterator[dict[str, Any]]:
-        parent_id, parent_update_time, future = item
-        for row in future.result():
-            row[self.parent_id_key] = parent_id
-            row["parent_update_time"] = parent_update_time
-            yield row
-        # Resumed here only once the SDK has written the last of them: the parent is done.
-        self._parent_done(parent_id, parent_update_time)
-
-    # -- progress per parent, not per record: a parent without children moves the bookmark
-    # too, and the parents already read at the bookmark's own second are named in the state
-    # (``parents_read``: that second and their ids, never more than that second holds), so
-    # the next run, which lists from that second again (``updated_since`` is inclusive),
-    # skips them instead of reading their children again.
-
-    per_parent_stream = True  # the estimate plans these first (costs.log_estimate)
-    per_parent = True  # one request per parent (else per batch of batch_size deals)
-    batch_size = 100
-    skip_deleted = False
-
-    def plan_estimate(self, counts: costs.ParentCounts) -> None:
-        read_at, read_ids = self._already_read()
-        for path in self.parent_paths:
-            tally = costs.Tally(_since(self), read_at, read_ids, self.skip_deleted)
-            counts.want(self.name, path, tally)
-
-    def estimate(self, counts: costs.ParentCounts) -> tuple[int, int, bool]:
-        requests = tokens = to_read = 0
-        precise = True
-        for path in self.parent_paths:
-            tally = counts.get(self.name, path)
-            precise = precise and tally is not None
-            n = costs.pages(tally.listed if tally else 0, self.page_size)
-            requests += n
-            tokens += n * api.endpoint_cost("GET", path)
-            to_read += tally.to_read if tally else 0
-        calls = to_read if self.per_parent else math.ceil(to_read / self.batch_size)
-        requests += calls
-        tokens += calls * api.endpoint_cost("GET", self.child_path_example or self.path)
-        return requests, tokens, precise
-
-    def _already_read(self) -> tuple[str | None, set[int]]:
-        entry = self.stream_state.get(PARENTS_READ) or {}
-        at = entry.get("at") if isinstance(entry, dict) else None
-        ids = entry.get("ids") if isinstance(entry, dict) else None
-        return (at if isinstance(at, str) else None), {int(i) for i in ids or []}
-
-    def _parent_done(self, parent_id: int, updated: str | None) -> None:
-        if updated is None:
-            return
-        state = self.stream_state
-        entry = state.get(PARENTS_READ)
-        if isinstance(entry, dict) and entry.get("at") == updated:
-            if parent_id not in entry["ids"]:
-                entry["ids"].append(parent_id)
-        elif not isinstance(entry, dict) or str(entry.get("at") or "") < updated:
-            state[PARENTS_READ] = {"at": updated, "ids": [parent_id]}
-        current = state.get("replication_key_value")
-        if current is None or str(current) < updated:
-            state["replication_key"] = self.replication_key
-            state["replication_key_value"] = updated
-        self.state_manager.is_flushed = False  # the stream's last STATE must carry this
-
-    def _changelog(self, parent_id: int) -> list[dict[str, Any]]:
-        return list(self.request_records({self.parent_id_key: parent_id}))
-
-    def _changed_parents(self, context: Context | None) -> Iterator[tuple[int, str | None]]:
-        params: dict[str, Any] = {
-            **self.parent_params,
-            "sort_by": "update_time",
-            "sort_direction": "asc",
-        }
-        start = self.get_starting_timestamp(context)
-        if start is not None:
-            params["updated_since"] = rfc3339(start)
-        read_at, read_ids = self._already_read()
-        lists = [
-            api.iter_v2(
-                self.requests_session,
-                self.url_base + path,
-                params,
-                page_size=self.page_size,
-                what=f"stream '{self.name}' listing changed parents",
-                **self.account.request_settings,
-            )
-            for path in self.parent_paths
-        ]
-        # Several parent lists (deals and archived deals) merge into one update_time order.
-        for parent in heapq.merge(
-            *lists, key=lambda row: normalize_time(row.get("update_time")) or ""
-        ):
-            parent_id, updated = int(parent["id"]), normalize_time(parent.get("update_time"))
-            if updated is not None and updated == read_at and parent_id in read_ids:
-                continue  # read at the bookmark's second by an earlier run, unchanged since
-            yield parent_id, updated
+    def _changelog(self, parent_id: int) -> Iterable[dict[str, Any]]:
+        return self.request_records({self.parent_lists.id_key: parent_id})
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         row["time"] = normalize_time(row.get("time"))
@@ -609,100 +479,112 @@ class FollowersChangelogStream(V2Stream):
 
 class DealFollowersChangelogStream(FollowersChangelogStream):
     name = "deal_followers_changelog"
-    child_path_example = "/api/v2/deals/1/followers/changelog"
     path = "/api/v2/deals/{deal_id}/followers/changelog"
-    parent_paths = ("/api/v2/deals", "/api/v2/deals/archived")
-    parent_id_key = "deal_id"
-    parent_params = {"status": "open,won,lost,deleted"}
+    parent_lists = DEALS
     primary_keys = ("deal_id", "follower_user_id", "action", "time")
 
 
 class PersonFollowersChangelogStream(FollowersChangelogStream):
     name = "person_followers_changelog"
-    child_path_example = "/api/v2/persons/1/followers/changelog"
     path = "/api/v2/persons/{person_id}/followers/changelog"
-    parent_paths = ("/api/v2/persons",)
-    parent_id_key = "person_id"
+    parent_lists = PERSONS
     primary_keys = ("person_id", "follower_user_id", "action", "time")
 
 
 class OrganizationFollowersChangelogStream(FollowersChangelogStream):
     name = "organization_followers_changelog"
-    child_path_example = "/api/v2/organizations/1/followers/changelog"
     path = "/api/v2/organizations/{organization_id}/followers/changelog"
-    parent_paths = ("/api/v2/organizations",)
-    parent_id_key = "organization_id"
+    parent_lists = ORGANIZATIONS
     primary_keys = ("organization_id", "follower_user_id", "action", "time")
 
 
 class ProductFollowersChangelogStream(FollowersChangelogStream):
     name = "product_followers_changelog"
-    child_path_example = "/api/v2/products/1/followers/changelog"
     path = "/api/v2/products/{product_id}/followers/changelog"
-    parent_paths = ("/api/v2/products",)
-    parent_id_key = "product_id"
+    parent_lists = PRODUCTS
     primary_keys = ("product_id", "follower_user_id", "action", "time")
 
 
-class DealFlowStream(FollowersChangelogStream):
+class DealFlowStream(V1Stream):
     """The change history of each deal changed since the bookmark (v1 ``/deals/{id}/flow``:
     field changes, notes and files), several deals at once under the rate budget; one
     bookmark (``parent_update_time``), as for the followers changelogs."""
 
     name = "deal_flow"
-    child_path_example = "/v1/deals/1/flow"
     path = "/v1/deals/{deal_id}/flow"
-    parent_paths = ("/api/v2/deals", "/api/v2/deals/archived")
-    parent_id_key = "deal_id"
-    parent_params = {"status": "open,won,lost,deleted"}
+    parents: ChangedParents
     primary_keys = ("deal_id", "object", "id")
+    extra_params = {"all_changes": 1}  # custom-field changes too (the API leaves them out)
+    replication_key = PARENT_BOOKMARK
+    is_sorted = True
+    tolerate_missing = True  # a deal deleted between listing and reading has no flow
 
-    def get_new_paginator(self) -> OffsetPaginator:  # type: ignore[override]
-        return OffsetPaginator()
+    def __init__(self, tap: Tap, reader: AccountReader) -> None:
+        super().__init__(tap, reader)
+        self.parents = ChangedParents(self, DEALS, child_path="/v1/deals/1/flow")
 
-    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
-        # all_changes=1: custom-field changes too (the API leaves them out otherwise)
-        return {"limit": self.page_size, "start": next_page_token or 0, "all_changes": 1}
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        return self.parents.read_each(context, self._of_deal)
+
+    def _of_deal(self, deal_id: int) -> Iterable[dict[str, Any]]:
+        return self.request_records({"deal_id": deal_id})
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         data = row.get("data")
         row["id"] = data.get("id") if isinstance(data, dict) else None
         row["timestamp"] = normalize_time(row.get("timestamp"))
-        return PipedriveStream.post_process(self, row, context)
+        return super().post_process(row, context)
 
 
-class DealChangelogStream(FollowersChangelogStream):
+class DealChangelogStream(V2Stream):
     """The field changes of each deal changed since the bookmark (v1 ``/deals/{id}/changelog``,
     custom fields included, values as text), at half the price of ``deal_flow`` (20 tokens a
     deal, not 40), which also carries the deal's notes, files and activities. Offered instead
-    of ``deal_flow`` with ``deal_history: changelog``. Cursor-paged, newest first."""
+    of ``deal_flow`` with ``deal_history: changelog``. A v1 path, paged by cursor as the v2
+    lists are; newest first."""
 
     name = "deal_changelog"
     path = "/v1/deals/{deal_id}/changelog"
-    child_path_example = "/v1/deals/1/changelog"
-    parent_paths = ("/api/v2/deals", "/api/v2/deals/archived")
-    parent_id_key = "deal_id"
-    parent_params = {"status": "open,won,lost,deleted"}
+    parents: ChangedParents
     # The endpoint gives a change no id: two changes of one field in one second are one here.
     primary_keys = ("deal_id", "field_key", "time")
+    replication_key = PARENT_BOOKMARK
+    is_sorted = True
+    tolerate_missing = True  # a deal deleted between listing and reading has no changelog
+
+    def __init__(self, tap: Tap, reader: AccountReader) -> None:
+        super().__init__(tap, reader)
+        self.parents = ChangedParents(self, DEALS, child_path="/v1/deals/1/changelog")
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        return self.parents.read_each(context, self._of_deal)
+
+    def _of_deal(self, deal_id: int) -> Iterable[dict[str, Any]]:
+        return self.request_records({"deal_id": deal_id})
 
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         row["time"] = normalize_time(row.get("time"))
-        return PipedriveStream.post_process(self, row, context)
+        return super().post_process(row, context)
 
 
-class _BulkDealChildStream(FollowersChangelogStream):
+# The deals whose items are read: a deleted deal's items are not served.
+LIVE_DEALS = ParentLists(DEALS.paths, "deal_id", {"status": "open,won,lost"})
+DEALS_PER_CALL = 100  # the most ``deal_ids`` one call takes
+
+
+class _BulkDealChildStream(V2Stream):
     """Items of many deals per call (``deal_ids``, up to 100): the deals changed since the
-    bookmark are listed, then read 100 at a time, not one request per deal. A batch's items
-    are put in deal order before they are emitted, so the bookmark stays resumable."""
+    bookmark are listed, then read 100 at a time, not one request per deal."""
 
-    parent_paths = ("/api/v2/deals", "/api/v2/deals/archived")
-    parent_id_key = "deal_id"
-    parent_params = {"status": "open,won,lost"}  # a deleted deal's items are not served
-    deals_per_call = 100
-    tolerate_missing = False
-    per_parent = False
-    skip_deleted = True
+    parents: ChangedParents
+    replication_key = PARENT_BOOKMARK
+    is_sorted = True
+
+    def __init__(self, tap: Tap, reader: AccountReader) -> None:
+        super().__init__(tap, reader)
+        self.parents = ChangedParents(
+            self, LIVE_DEALS, child_path=self.path, per_call=DEALS_PER_CALL, skip_deleted=True
+        )
 
     def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
         params = super().get_url_params(context, next_page_token)
@@ -711,29 +593,10 @@ class _BulkDealChildStream(FollowersChangelogStream):
         return params
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        batch: list[tuple[int, str | None]] = []
-        for parent in self._changed_parents(context):
-            batch.append(parent)
-            if len(batch) == self.deals_per_call:
-                yield from self._read_batch(batch)
-                batch = []
-        if batch:
-            yield from self._read_batch(batch)
+        return self.parents.read_batches(context, self._items)
 
-    def _read_batch(self, batch: list[tuple[int, str | None]]) -> Iterator[dict[str, Any]]:
-        order = {deal_id: (n, updated) for n, (deal_id, updated) in enumerate(batch)}
-        ids = ",".join(str(deal_id) for deal_id, _ in batch)
-        rows = list(self.request_records({"deal_ids": ids}))  # at most 100 deals' items
-        missing: tuple[int, str | None] = (len(order), None)
-        rows.sort(key=lambda row: order.get(int(row.get("deal_id") or 0), missing)[0])
-        for row in rows:
-            row["parent_update_time"] = order.get(int(row.get("deal_id") or 0), missing)[1]
-            yield row
-        for deal_id, updated in batch:  # every deal of the batch is done (items or none)
-            self._parent_done(deal_id, updated)
-
-    def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
-        return PipedriveStream.post_process(self, row, context)
+    def _items(self, deal_ids: list[int]) -> Iterable[dict[str, Any]]:
+        return self.request_records({"deal_ids": ",".join(map(str, deal_ids))})
 
 
 class DealProductsStream(_BulkDealChildStream):
@@ -797,16 +660,16 @@ def before_sync(tap: Tap) -> None:
     """Log what the run expects to spend (docs/costs.md), before its first request."""
     streams = [s for s in tap.streams.values() if isinstance(s, PipedriveStream)]
     if streams:
-        costs.log_estimate(streams[0].account)
+        costs.log_estimate(streams[0].reader)
 
 
 def discover_streams(tap: Tap) -> list[Stream]:
-    account = PipedriveAccount(tap)
-    if not account.has_credentials:
+    reader = AccountReader(tap)
+    if not reader.has_credentials:
         tap.logger.info(
             "No Pipedrive credentials: listing every stream with its base schema "
             "(custom-field columns need api_token or OAuth settings)"
         )
     history = tap.config.get("deal_history") or "flow"
     unused = DealFlowStream if history == "changelog" else DealChangelogStream
-    return [stream_type(tap, account) for stream_type in STREAM_TYPES if stream_type is not unused]
+    return [stream_type(tap, reader) for stream_type in STREAM_TYPES if stream_type is not unused]

@@ -12,7 +12,8 @@ import pytest
 import requests
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_crm.pipedrive.client import PipedriveStream, normalize_time
+from crm_api.retry import RetryPolicy
+from tap_crm.pipedrive.client import normalize_time, retry_wait
 from tap_crm.pipedrive.streams import STREAM_TYPES, NotesPaginator
 from tap_crm.tap import TapCRM
 
@@ -205,6 +206,38 @@ def test_a_429_waits_in_the_shared_budget_not_in_a_backoff_sleep() -> None:
         response.headers["Retry-After"] = "7"
         return RetriableAPIError("x", response)
 
-    assert PipedriveStream._retry_wait(failed(429), 0) == 0.0
-    assert PipedriveStream._retry_wait(failed(503), 0) == 1.0
-    assert PipedriveStream._retry_wait(failed(503), 2) == 4.0
+    policy = RetryPolicy()
+    assert retry_wait(policy, failed(429), 1) == 0.0
+    assert retry_wait(policy, failed(503), 1) == 1.0
+    assert retry_wait(policy, failed(503), 3) == 4.0
+
+
+def test_v1_pages_follow_next_start_while_the_api_says_more() -> None:
+    from singer_sdk import pagination
+
+    from tap_crm.pipedrive import client
+
+    def page(more: bool, next_start: int | None) -> requests.Response:
+        response = requests.Response()
+        response.status_code = 200
+        pages: dict[str, object] = {"more_items_in_collection": more}
+        if next_start is not None:
+            pages["next_start"] = next_start
+        body = {"success": True, "data": [{}], "additional_data": {"pagination": pages}}
+        response._content = json.dumps(body).encode()
+        return response
+
+    paginator = client.V1StartPaginator(page_size=2)
+    assert isinstance(paginator, pagination.OffsetPaginator)  # the SDK's, extended
+    assert paginator.current_value == 0
+    paginator.advance(page(True, 2))
+    assert paginator.current_value == 2
+    paginator.advance(page(False, 4))  # no more items: the next_start given is not followed
+    assert paginator.finished
+    # the project no longer defines a class that hides the SDK's OffsetPaginator
+    assert getattr(client, "OffsetPaginator", pagination.OffsetPaginator) is (
+        pagination.OffsetPaginator
+    )
+    unpaged = client.V1StartPaginator(page_size=2)
+    unpaged.advance(page(False, None))  # a v1 list the API does not page
+    assert unpaged.finished
