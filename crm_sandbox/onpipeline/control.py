@@ -23,7 +23,7 @@ from crm_sandbox.onpipeline.data import money
 from crm_sandbox.onpipeline.store import RECORD_KINDS
 
 if TYPE_CHECKING:
-    from crm_sandbox.onpipeline.api import OnpipelineAPI
+    from crm_sandbox.onpipeline.state import ApiState
 
 SMALL_LISTS = ("users", "teams", "pipelines")
 
@@ -36,7 +36,7 @@ def _iso(ts: int | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
 
 
-def control(api: OnpipelineAPI, request: Request) -> Response | None:
+def control(api: ApiState, request: Request) -> Response | None:
     parts = [p for p in request.path.split("/") if p]
     if parts[:2] == ["_sandbox", "onpipeline"]:  # tolerate an unstripped path
         parts = parts[2:]
@@ -63,7 +63,7 @@ def control(api: OnpipelineAPI, request: Request) -> Response | None:
     return None
 
 
-def _ids(api: OnpipelineAPI, entity: str) -> Response:
+def _ids(api: ApiState, entity: str) -> Response:
     store = api.store
     account = store.account
     ids: list[str]
@@ -89,7 +89,7 @@ def _ids(api: OnpipelineAPI, entity: str) -> Response:
     return Response.json(200, {"ids": ids})
 
 
-def _record(api: OnpipelineAPI, entity: str, record_id: str) -> Response:
+def _record(api: ApiState, entity: str, record_id: str) -> Response:
     store = api.store
     if entity == "invoice_items":
         invoice_id, _, line = record_id.partition(":")
@@ -120,7 +120,7 @@ def _record(api: OnpipelineAPI, entity: str, record_id: str) -> Response:
     )
 
 
-def _touch(api: OnpipelineAPI, body: dict[str, Any]) -> Response:
+def _touch(api: ApiState, body: dict[str, Any]) -> Response:
     store = api.store
     entity = body.get("entity")
     if entity not in RECORD_KINDS:
