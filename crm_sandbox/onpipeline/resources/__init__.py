@@ -1,0 +1,1 @@
+"""One object per group of Onpipeline resources; each holds the shared ``ApiState``."""
