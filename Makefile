@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 MELTANO_VENV ?= .venv-meltano
-MELTANO_SPEC ?= meltano~=4.4.1
+MELTANO_SPEC ?= meltano[postgres]~=4.4.1
 
 .PHONY: demo demo-sandbox test lint venv meltano
 

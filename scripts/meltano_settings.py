@@ -4,8 +4,10 @@
     python scripts/meltano_settings.py --check  exit 1 when meltano.yml is stale
 
 Meltano does not read `--about`: it knows a plugin's settings only from meltano.yml. Generating
-them keeps every setting declared, with its description, its kind and `sensitive: true` for
-secrets (Meltano 4 deprecates `kind: password`), so `meltano config` lists and redacts them.
+them keeps every setting declared, with its label (the schema's title, else the name in words),
+its description, its kind and `sensitive: true` for secrets (Meltano 4 deprecates `kind:
+password`), so `meltano config` lists and redacts them. The output depends only on `--about`:
+the same declarations give the same bytes, and nothing outside the markers is touched.
 """
 
 from __future__ import annotations
@@ -56,10 +58,29 @@ def kind_of(schema: dict[str, Any]) -> str:
     return {"number": "decimal"}.get(first, first)
 
 
+# Words a label spells the way the APIs' documents do, not in title case.
+LABEL_WORDS = {
+    "api": "API",
+    "url": "URL",
+    "id": "ID",
+    "ids": "IDs",
+    "oauth": "OAuth",
+    "uri": "URI",
+    "2s": "2 s",
+}
+
+
+def label_of(name: str, schema: dict[str, Any]) -> str:
+    """The setting's label: the schema's title, else its name in words (`api_url` -> API URL)."""
+    if schema.get("title"):
+        return str(schema["title"])
+    words = [LABEL_WORDS.get(word, word) for word in name.split("_")]
+    first = words[0] if words[0] in LABEL_WORDS.values() else words[0].capitalize()
+    return " ".join([first, *words[1:]])
+
+
 def meltano_setting(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    setting: dict[str, Any] = {"name": name}
-    if "title" in schema:
-        setting["label"] = schema["title"]
+    setting: dict[str, Any] = {"name": name, "label": label_of(name, schema)}
     setting["kind"] = kind_of(schema)
     if schema.get("description"):
         setting["description"] = " ".join(str(schema["description"]).split())

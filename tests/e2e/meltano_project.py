@@ -21,7 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO_VENV = ROOT / ".venv-meltano"
-MELTANO_SPEC = "meltano~=4.4.1"
+# The postgres extra: Meltano's system database (and so its state) in PostgreSQL, shared by
+# every worker (docs/many-accounts.md).
+MELTANO_SPEC = "meltano[postgres]~=4.4.1"
 SYS_DIR = ROOT / ".meltano"
 PLUGIN_DIRS = ("extractors", "loaders", "mappers", "transformers", "utilities")
 RUN_TIMEOUT = 600
@@ -60,10 +62,10 @@ def ensure_installed() -> Path:
     with _install_lock():
         if not meltano.exists():
             subprocess.run([sys.executable, "-m", "venv", str(MELTANO_VENV)], check=True)
-            subprocess.run(
-                [str(MELTANO_VENV / "bin" / "python"), "-m", "pip", "install", "-q", MELTANO_SPEC],
-                check=True,
-            )
+        python = str(meltano.parent / "python")
+        has_postgres = [python, "-c", "import meltano, psycopg"]
+        if subprocess.run(has_postgres, capture_output=True, check=False).returncode != 0:
+            subprocess.run([python, "-m", "pip", "install", "-q", MELTANO_SPEC], check=True)
         fingerprint = _fingerprint()
         if not stamp.exists() or stamp.read_text() != fingerprint:
             result = subprocess.run(
@@ -145,3 +147,19 @@ class MeltanoProject:
         with closing(sqlite3.connect(path)) as db:
             rows = db.execute("select stream, source_key, crm_id from ids").fetchall()
         return {(stream, key): crm_id for stream, key, crm_id in rows}
+
+
+def worker_project(dest: Path) -> Path:
+    """A fresh copy of the Meltano project, as an orchestrator's worker container has it.
+
+    meltano.yml and the installed plugins (linked, as an image would have them built in);
+    nothing of an earlier run: no system database, no run files, no state, no DuckDB file.
+    """
+    dest.mkdir(parents=True)
+    (dest / "meltano.yml").write_bytes((ROOT / "meltano.yml").read_bytes())
+    sys_dir = dest / ".meltano"
+    sys_dir.mkdir()
+    for name in PLUGIN_DIRS:
+        if (SYS_DIR / name).exists():
+            (sys_dir / name).symlink_to(SYS_DIR / name, target_is_directory=True)
+    return dest
