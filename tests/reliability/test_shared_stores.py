@@ -84,7 +84,7 @@ def test_two_loads_of_the_same_input_at_once_create_every_record_once(
     rsb.configure(latency_ms=100)  # each create in flight long enough for the other to meet it
     records = people(200, "twin-")
     text = singer_input(records)
-    config = pd_config(rsb, id_map_path=shared, max_concurrent_requests=8, request_timeout=2)
+    config = pd_config(rsb, id_map_path=shared, max_concurrent_requests=8, request_timeout=10)
     done = [collect(p, w) for w, p in start_loads(tmp_path, ("one", "two"), config, text)]
     tally("shared_store_runs", 2)
     for result in done:
