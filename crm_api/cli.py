@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from crm_api.settings import explicitly_set
+
 
 def config_file_problem(paths: Iterable[str]) -> str | None:
     """One line for the first ``--config`` file that cannot be used, else None (``ENV``, the
@@ -61,10 +63,10 @@ def unknown_settings(
     lines = []
     for name in sorted(set(config) - set(known)):
         new = (renamed or {}).get(name)
-        if new in known:
+        if new is not None and new in known:
             used = (
                 f"{new} is set too, so {name} is ignored: remove it"
-                if new in config
+                if explicitly_set(config, schema, new)
                 else f"its value is used for now: rename it to {new} in the config"
             )
             lines.append(f"setting {name!r} of {plugin} is now called {new!r}; {used}")

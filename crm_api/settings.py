@@ -197,11 +197,19 @@ ONPIPELINE_REQUESTS_PER_MINUTE = th.Property(
 )
 
 
-def with_renamed_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """``config`` with each old setting name's value under its new name (a new name the
-    config sets itself wins); the old names stay, for ``unknown_settings`` to report."""
+def explicitly_set(config: Mapping[str, Any], schema: Mapping[str, Any], name: str) -> bool:
+    """Whether ``config`` gives ``name`` a value of its own: the SDK writes each declared
+    default into the config, so a value equal to the default counts as not given."""
+    declared = (schema.get("properties") or {}).get(name) or {}
+    return name in config and config[name] != declared.get("default")
+
+
+def with_renamed_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with each old setting name's value under its new name, unless the config
+    gives the new name a value of its own (``schema``: the plugin's config schema); the old
+    names stay, for ``crm_api.cli.unknown_settings`` to report."""
     renamed = dict(config)
     for old, new in RENAMED_SETTINGS.items():
-        if old in config and new not in config:
+        if old in config and not explicitly_set(config, schema, new):
             renamed[new] = config[old]
     return renamed

@@ -216,7 +216,7 @@ class TargetCRM(SeamedTarget):
     @cached_property
     def run(self) -> Run:
         # An old setting name still works for now (one warning line names the new one).
-        config = shared.with_renamed_settings(self.config)
+        config = shared.with_renamed_settings(self.config, self.config_jsonschema)
         provider = PROVIDERS[config["provider"]]
         workers = max(1, int(config.get("max_concurrent_requests") or 8))
         timeout = float(config.get("request_timeout") or 60)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import json
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -219,21 +221,45 @@ def test_both_components_call_an_onpipeline_rate_by_its_provider_specific_name()
         assert "requests_per_minute" not in about_settings(plugin)
 
 
+def target_config(**settings: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The config a TargetCRM holds (the SDK writes the declared defaults into it) and its
+    schema."""
+    from target_crm.target import TargetCRM
+
+    target = TargetCRM(config={"provider": "onpipeline", "api_token": "t", **settings})
+    return dict(target.config), target.config_jsonschema
+
+
+@pytest.mark.usefixtures("own_signal_handlers")
 def test_an_old_setting_name_gets_one_line_naming_the_new_one_and_still_works() -> None:
-    schema: dict[str, Any] = {"properties": {"onpipeline_requests_per_minute": {}, "provider": {}}}
-    config = {"provider": "onpipeline", "requests_per_minute": 0}
+    config, schema = target_config(requests_per_minute=0)
     lines = unknown_settings("target-crm", config, schema, shared.RENAMED_SETTINGS)
     assert lines == [
         "setting 'requests_per_minute' of target-crm is now called "
         "'onpipeline_requests_per_minute'; its value is used for now: rename it to "
         "onpipeline_requests_per_minute in the config"
     ]
-    assert shared.with_renamed_settings(config)["onpipeline_requests_per_minute"] == 0
+    assert shared.with_renamed_settings(config, schema)["onpipeline_requests_per_minute"] == 0
 
 
+@pytest.mark.usefixtures("own_signal_handlers")
 def test_the_new_name_wins_over_the_old_one_and_the_line_says_so() -> None:
-    schema: dict[str, Any] = {"properties": {"onpipeline_requests_per_minute": {}}}
-    config = {"requests_per_minute": 0, "onpipeline_requests_per_minute": 30}
+    config, schema = target_config(requests_per_minute=0, onpipeline_requests_per_minute=30)
     (line,) = unknown_settings("target-crm", config, schema, shared.RENAMED_SETTINGS)
     assert "is set too, so requests_per_minute is ignored" in line
-    assert shared.with_renamed_settings(config)["onpipeline_requests_per_minute"] == 30
+    assert shared.with_renamed_settings(config, schema)["onpipeline_requests_per_minute"] == 30
+
+
+def test_the_tap_names_the_new_name_of_a_setting_it_never_had() -> None:
+    schema = {"properties": {"onpipeline_requests_per_minute": {"default": 60}}}
+    (line,) = unknown_settings("tap-crm", {"requests_per_minute": 0}, schema)
+    assert line.endswith("did you mean onpipeline_requests_per_minute?")
+
+
+@pytest.fixture
+def own_signal_handlers() -> Iterator[None]:
+    """A plugin installs SIGTERM/SIGINT handlers in this process: put pytest's back."""
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
