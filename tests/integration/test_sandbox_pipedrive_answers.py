@@ -201,6 +201,18 @@ def _script(lead: str) -> Iterator[Step]:
     yield "POST", "/oauth/token", {"data": refresh, "auth": client}
     yield "POST", "/oauth/revoke", {"data": {"token": "{refresh_token}"}, "auth": client}
     yield "GET", "/api/v2/deals/1", {"headers": {"Authorization": "Bearer {access_token}"}}
+    # the writes not made above, so every route is answered once
+    for e, body in (("organizations", {"name": "Renamed AG"}), ("activities", {"done": True}),
+                    ("products", {"name": "Gadget"})):  # fmt: skip
+        yield "PATCH", f"/api/v2/{e}/4", {"json": body}
+    for e in ("deals", "persons", "activities", "products"):
+        yield "DELETE", f"/api/v2/{e}/5", {}
+    for e in ("persons", "organizations", "products"):
+        yield "POST", f"/api/v2/{e}/2/followers", {"json": {"user_id": 2}}
+        yield "DELETE", f"/api/v2/{e}/2/followers/2", {}
+    yield "POST", "/api/v1/notes", {"json": {"content": "v1 path", "org_id": 1}}
+    yield "PUT", "/api/v1/notes/4", {"json": {"content": "Edited again"}}
+    yield "DELETE", "/api/v1/notes/4", {}
     # the daily budget
     yield "POST", "/_sandbox/config", {"json": {"daily_budget": 25}}
     yield "GET", "/api/v2/deals/1", {}
