@@ -101,7 +101,6 @@ class ChangedParents:
                 params,
                 what=f"stream '{stream.name}' listing changed parents",
                 page_size=stream.page_size,
-                session=stream.requests_session,
             )
             for path in self.lists.paths
         ]

@@ -153,8 +153,8 @@ def _drain(buffer: queue.Queue[Any], stop: threading.Event) -> Iterator[dict[str
 
 class AccountReader:
     """What every stream of one tap shares to read one Pipedrive account: the client's
-    connection, the user's retry policy, and the custom-field columns planned at discovery.
-    (Not the target's ``PipedriveAccount``, which writes.)"""
+    connection and client, the user's retry policy, and the custom-field columns planned at
+    discovery. (Writing is the target's ``PipedriveDestination``.)"""
 
     def __init__(self, tap: Tap) -> None:
         self.tap = tap
@@ -172,22 +172,12 @@ class AccountReader:
 
     @cached_property
     def connection(self) -> api.Connection:
-        return api.connect(
-            api_url=self.config.get("api_url"),
-            api_token=self.config.get("api_token"),
-            client_id=self.config.get("client_id"),
-            client_secret=self.config.get("client_secret"),
-            refresh_token=self.config.get("refresh_token"),
-            oauth_token_file=self.config.get("oauth_token_file"),
-            oauth_url=self.config.get("oauth_url"),
-            max_requests_per_window=self.config.get("max_requests_per_2s"),
-            max_tokens_per_run=self.config.get("max_tokens_per_run"),
-            daily_budget_share=self.config.get("daily_budget_share"),
-        )
+        return api.connect_from_config(self.config)
 
     @cached_property
-    def _session(self) -> requests.Session:
-        return self.connection.session()
+    def client(self) -> api.PipedriveClient:
+        """The one Pipedrive client, for what the tap reads outside the SDK's request loop."""
+        return api.PipedriveClient(self.connection, log=self.logger.warning)
 
     def iter_v2(
         self,
@@ -196,21 +186,11 @@ class AccountReader:
         *,
         what: str,
         page_size: int = MAX_PAGE_SIZE,
-        session: requests.Session | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every item of a v2 list read outside the SDK's request loop, through the client's
-        paging loop, with the user's tries and timeout (``session``: the caller's thread's,
-        else the reader's own, for the main thread)."""
-        return api.iter_v2(
-            session or self._session,
-            self.connection.url(path),
-            params,
-            page_size=page_size,
-            what=what,
-            tries=self.policy.tries,
-            timeout=self.policy.timeout,
-            log=self.logger.warning,
-        )
+        """Every item of a v2 list read outside the SDK's request loop (discovery's custom
+        fields, parent listings, the cost probe): the client's paging and retry loop, with
+        the user's tries and timeout."""
+        return self.client.iter_v2(path, params, page_size=page_size, what=what)
 
     def custom_columns(self, stream_name: str, standard: Iterable[str]) -> list[Any]:
         """The readable custom-field columns of an entity stream (none without credentials,
@@ -247,20 +227,9 @@ def v1_pagination(body: Any) -> dict[str, Any]:
     return pagination if isinstance(pagination, dict) else {}
 
 
-def _local_next_cursor(body: Mapping[str, Any]) -> str | None:
-    # Until crm_api.pipedrive.next_cursor (the client's one reading of it) is committed.
-    extra = body.get("additional_data")
-    cursor = extra.get("next_cursor") if isinstance(extra, Mapping) else None
-    return str(cursor) if cursor else None
-
-
 def next_cursor(body: Any) -> str | None:
     """The v2 cursor of the page after ``body``, read by the client's one cursor function."""
-    if not isinstance(body, Mapping):
-        return None
-    read = getattr(api, "next_cursor", _local_next_cursor)
-    cursor: str | None = read(body)
-    return cursor
+    return api.next_cursor(body) if isinstance(body, Mapping) else None
 
 
 class CursorPaginator(JSONPathPaginator):
@@ -291,8 +260,8 @@ class V1StartPaginator(OffsetPaginator):
         return bool(v1_pagination(parsed_body(response)).get("more_items_in_collection"))
 
     def get_next(self, response: requests.Response) -> int | None:
-        next_start = v1_pagination(parsed_body(response)).get("next_start")
-        return int(next_start) if next_start is not None else None
+        body = parsed_body(response)
+        return api.next_start(body) if isinstance(body, Mapping) else None
 
 
 def bookmark_or_start(stream: PipedriveStream) -> str | None:
@@ -334,7 +303,6 @@ class PipedriveStream(RESTStream[Any]):
 
     def __init__(self, tap: Tap, reader: AccountReader) -> None:
         self.reader = reader
-        self._local = threading.local()
         self._cost_lock = threading.Lock()
         super().__init__(tap, schema=self.build_schema())
         # A checkpoint (STATE) per page instead of per 10,000 records: an interrupted run
@@ -371,12 +339,10 @@ class PipedriveStream(RESTStream[Any]):
 
     @property
     def requests_session(self) -> requests.Session:
-        # One session per thread (streams with parallel child requests use a thread pool);
-        # all of them share the account's RequestBudget, which keeps the rate limit.
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = self.reader.connection.session()
-        return session
+        # The client's session of this thread (streams with parallel child requests use a
+        # thread pool); all of them share the account's RequestBudget, which keeps the rate
+        # limit, and every try passes through it.
+        return self.reader.client.session()
 
     @property
     def page_size(self) -> int:

@@ -241,3 +241,30 @@ def test_v1_pages_follow_next_start_while_the_api_says_more() -> None:
     unpaged = client.V1StartPaginator(page_size=2)
     unpaged.advance(page(False, None))  # a v1 list the API does not page
     assert unpaged.finished
+
+
+def test_per_parent_streams_hold_changed_parents_and_derive_only_from_their_list_kind() -> None:
+    from tap_crm.pipedrive import streams as pd
+    from tap_crm.pipedrive.changed_parents import PARENT_BOOKMARK, ChangedParents
+    from tap_crm.pipedrive.client import V1Stream, V2Stream
+
+    tap = TapCRM(config={"provider": "pipedrive", "deal_history": "changelog"})
+    holders = {name for name, s in tap.streams.items() if isinstance(s.parents, ChangedParents)}
+    assert holders == {
+        "deal_followers_changelog",
+        "person_followers_changelog",
+        "organization_followers_changelog",
+        "product_followers_changelog",
+        "deal_changelog",
+        "deal_products",
+        "deal_installments",
+    }
+    for name in holders:
+        assert tap.streams[name].replication_key == PARENT_BOOKMARK
+    # no "is a" followers changelog where there is none: they only share the component
+    for stream_type in (pd.DealFlowStream, pd.DealChangelogStream, pd.DealProductsStream):
+        assert not issubclass(stream_type, pd.FollowersChangelogStream)
+    assert issubclass(pd.DealFlowStream, V1Stream)  # v1 start/limit pages
+    assert issubclass(pd.DealChangelogStream, V2Stream)  # cursor pages
+    flow = TapCRM(config={"provider": "pipedrive"}).streams["deal_flow"]
+    assert isinstance(flow.parents, ChangedParents)
