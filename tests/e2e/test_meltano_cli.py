@@ -84,3 +84,55 @@ def test_a_refused_token_ends_in_a_clear_message_without_traceback(
     assert "api_token" in result.stderr
     assert "Traceback" not in result.stderr
     assert "wrong-token" not in result.stderr
+
+
+STRICT = {"MELTANO_FF_STRICT_ENV_VAR_MODE": "true"}
+
+
+def env_example_variables() -> dict[str, str]:
+    """Every variable .env.example defines, empty, as a copied .env with nothing filled in."""
+    names = re.findall(r"^([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M)
+    return dict.fromkeys(names, "")
+
+
+@pytest.mark.parametrize("plugin", ["tap-crm", "target-crm"])
+def test_strict_env_var_mode_lists_the_base_plugins_with_nothing_defined(
+    plugin: str, meltano: MeltanoProject
+) -> None:
+    # The base plugins reference no variable: they are configured by Meltano's own TAP_CRM_* /
+    # TARGET_CRM_* variables, which is how orchestrate/ passes each account's settings.
+    project = MeltanoProject(meltano.meltano, meltano.workdir / "strict", {})
+    assert not any(k.startswith(("PIPEDRIVE_", "ONPIPELINE_", "CRM_START")) for k in project.env)
+    result = project.run("config", "list", plugin, env=STRICT)
+    assert "referenced but not set" not in result.stderr
+    assert "provider" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "plugin",
+    [
+        "tap-crm--pipedrive",
+        "tap-crm--onpipeline",
+        "tap-crm--deal-history",
+        "target-crm--pipedrive",
+        "target-crm--onpipeline",
+    ],
+)
+def test_strict_env_var_mode_lists_the_instances_with_the_env_example_variables(
+    plugin: str, meltano: MeltanoProject
+) -> None:
+    # The provider instances reference exactly the variables of .env.example (a unit test keeps
+    # the two lists equal): defined, even empty, they pass strict mode.
+    result = meltano.run("config", "list", plugin, env={**env_example_variables(), **STRICT})
+    assert "referenced but not set" not in result.stderr
+
+
+def test_strict_env_var_mode_meltano_run(meltano: MeltanoProject, sandbox: SandboxHandle) -> None:
+    # .env.example's variables: the sandbox's where the test sets them, the rest empty
+    defined = {**env_example_variables(), **STRICT}
+    defined.update({k: v for k, v in meltano.env.items() if k in defined})
+    result = meltano.run("run", "tap-crm--onpipeline", "target-jsonl", env=defined)
+    persons = Path(meltano.env["TARGET_JSONL_DESTINATION_PATH"]) / "persons.jsonl"
+    summary = sandbox.control("GET", "/onpipeline/summary")["counts"]
+    assert len(persons.read_text(encoding="utf-8").splitlines()) == summary["persons"]
+    assert "referenced but not set" not in result.stderr

@@ -104,3 +104,14 @@ def test_provider_instances_inherit_and_pick_their_provider() -> None:
             instance = plugin(project, f"{base}--{provider}")
             assert instance["inherit_from"] == base
             assert instance["config"]["provider"] == provider
+
+
+def test_meltano_yml_references_only_variables_that_env_example_defines() -> None:
+    # Strict environment-variable mode fails on a reference to an undefined variable: a .env
+    # copied from .env.example defines every one (empty = setting unset).
+    text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
+    referenced = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)\}?", text))
+    referenced = {name for name in referenced if not name.startswith("MELTANO_")}
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    defined = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", example, re.M))
+    assert referenced <= defined, sorted(referenced - defined)
