@@ -27,6 +27,7 @@ from tests.reliability.harness import (
     SECRET_TOKEN,
     URL_PASSWORD,
     Run,
+    catalog_for,
     collect,
     oauth_refresh_token,
     pd_config,
@@ -34,6 +35,7 @@ from tests.reliability.harness import (
     start,
     stop,
     tally,
+    tap_command,
     target_command,
 )
 from tests.reliability.test_target_crash import (
@@ -159,3 +161,36 @@ def test_two_oauth_runs_of_one_account_share_the_rotating_refresh_token(
             assert secret not in result.stdout + result.stderr
     assert_loaded_once(rsb, records)
     tally("shared_store_records", len(records))
+
+
+@pytest.mark.parametrize("setting", ["id_map_path", "rejected_records_path"])
+def test_an_unreachable_shared_store_is_one_line_naming_the_setting_without_the_password(
+    rsb: SandboxHandle, tmp_path: Path, setting: str
+) -> None:
+    nowhere = f"postgresql://crm:{URL_PASSWORD}@127.0.0.1:9/crm#acme"  # nothing listens on 9
+    text = singer_input(people(3, "nowhere-"))
+    result = run(
+        target_command(tmp_path, pd_config(rsb, **{setting: nowhere})), tmp_path, stdin=text
+    )
+    assert result.returncode != 0
+    line = result.assert_one_clear_line(setting, "postgresql://crm:***@127.0.0.1:9/crm", "connect")
+    assert URL_PASSWORD not in result.stderr  # (and the harness searched every output)
+    assert "127.0.0.1:9" in line
+    assert rsb.counters()["events"].get("writes", 0) == 0  # nothing written before it
+
+
+def test_an_unreachable_token_store_is_one_line_naming_the_setting_without_the_password(
+    rsb: SandboxHandle, tmp_path: Path
+) -> None:
+    config = {
+        "provider": "pipedrive",
+        "api_url": rsb.pipedrive_url,
+        "client_id": rsb.client_id,
+        "client_secret": rsb.client_secret,
+        "oauth_token_file": f"postgresql://crm:{URL_PASSWORD}@127.0.0.1:9/crm#acme",
+    }
+    catalog = catalog_for(pd_config(rsb), ["deals"])  # discovered with a token that works
+    result = run(tap_command(tmp_path, config, catalog=catalog), tmp_path)
+    assert result.returncode != 0
+    result.assert_one_clear_line("oauth_token_file", "postgresql://crm:***@127.0.0.1:9", "connect")
+    assert URL_PASSWORD not in result.stderr
