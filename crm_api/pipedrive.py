@@ -381,7 +381,9 @@ def credential_problems(
             "OAuth needs oauth_token_file: a path where the tap keeps the refresh token that "
             "Pipedrive rotates (crm-oauth creates it)"
         )
-    elif not refresh_token and _load(open_token_store(oauth_token_file)) is None:
+    elif (
+        not refresh_token and _load(open_token_store(oauth_token_file, client_id=client_id)) is None
+    ):
         problems.append(
             f"OAuth needs a refresh token: set refresh_token, or run `crm-oauth` to write "
             f"one to {oauth_token_file}"
@@ -415,7 +417,9 @@ def make_auth(
     if api_token:
         return ApiTokenAuth(api_token)
     if client_id and client_secret:
-        store = open_token_store(oauth_token_file) if oauth_token_file else None
+        store = (
+            open_token_store(oauth_token_file, client_id=client_id) if oauth_token_file else None
+        )
         return OAuthAuth(
             checked_url(oauth_base(api_url, oauth_url), "oauth_url") + TOKEN_PATH,
             client_id,

@@ -317,7 +317,9 @@ class CRMSink(BatchSink):
         report, stream = self.run.report, self.stream_name
         problem = record.pop(INVALID, None)
         if problem is not None:
-            report.reject(stream, record, f"invalid record: {problem}")
+            report.reject(
+                stream, record, f"invalid record: {problem}", source_key=self._source_key(record)
+            )
             return
         try:
             outcome = self._decide_and_write(record, final)
@@ -331,6 +333,7 @@ class CRMSink(BatchSink):
                 refused.reason,
                 api_message=refused.api_message,
                 status=refused.status,
+                source_key=self._source_key(record),
             )
             return
         report.count(stream, outcome)

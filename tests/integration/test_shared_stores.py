@@ -233,8 +233,8 @@ def test_rejected_records_land_in_the_table_with_their_reasons_and_the_run_id(
     assert f"run {run_id}" in failed.stderr  # the summary names the run
     found = rows(
         db,
-        "SELECT run_id, account, stream, reason, record->>'customer_id', record FROM "
-        "crm_rejected_records ORDER BY record->>'customer_id'",
+        "SELECT run_id, account, stream, reason, source_key, record FROM "
+        "crm_rejected_records ORDER BY source_key",
     )
     assert [(r[0], r[1], r[2], r[4]) for r in found] == [
         (run_id, "acme", "persons", "bad-type"),
@@ -250,7 +250,7 @@ def test_rejected_records_land_in_the_table_with_their_reasons_and_the_run_id(
 def test_a_load_through_a_shared_map_is_updated_not_created_again_from_a_new_folder(
     sandbox: SandboxHandle, db: str
 ) -> None:
-    config = pipedrive_config(sandbox, id_map_path=db + "#acme")
+    config = pipedrive_config(sandbox, id_map_path=db)  # the account: api_url and token
     people = [{"customer_id": f"c{i}", "name": f"Shared {i}"} for i in range(6)]
     text = singer("persons", people, key_properties=["customer_id"], schema=PERSONS)
     _, first = run_target(config, text)
@@ -262,3 +262,6 @@ def test_a_load_through_a_shared_map_is_updated_not_created_again_from_a_new_fol
     dry = {**config, "dry_run": True}
     _, dry_run = run_target(dry, text.replace("Shared 0", "Renamed 0"))
     assert counts(dry_run, "persons") == {"created": 0, "updated": 1, "unchanged": 5, "rejected": 0}
+    (table,) = rows(db, "SELECT table_name FROM crm_id_maps")
+    assert sandbox.api_token not in str(table[0])
+    assert rows(db, f"SELECT count(*) FROM {table[0]} WHERE crm_id IS NOT NULL") == [(6,)]
