@@ -10,8 +10,9 @@ Public API (stable; keep it small):
 
 * :class:`OnpipelineClient` - ``call(resource, payload) -> data`` and ``call_list(resource,
   payload) -> records``: paced by a :class:`~crm_api.governor.RequestBudget`, retries
-  429/5xx/dropped connections/garbled bodies with backoff up to ``max_tries`` (the user's
-  ``max_request_tries``), raises the typed errors below. ``server_now()`` is the API's own
+  429/5xx/dropped connections/garbled bodies by the one :class:`~crm_api.retry.RetryPolicy`
+  (the user's ``max_request_tries`` and ``request_timeout``; :meth:`OnpipelineClient.from_config`
+  reads them), raises the typed errors below. ``server_now()`` is the API's own
   clock (from the HTTP ``Date``, else ``Header.Time``).
 * Errors: :class:`OnpipelineError` (``resource``, ``code``, ``message``) and its subclasses
   :class:`OnpipelineAuthError` (401/403), :class:`OnpipelineRetriableError` (429, 5xx, dropped
@@ -21,7 +22,8 @@ Public API (stable; keep it small):
   :class:`OnpipelineGarbledError` for an HTML page, an empty or truncated body, also
   retriable), :class:`OnpipelineBudgetSpentError` (a 429 asking to wait hours).
 * Values: :func:`check_api_url`, :func:`to_utc`, :func:`to_local`, :func:`clean_date`,
-  :func:`to_number`, :func:`to_integer`, :func:`custom_field_columns`.
+  :func:`to_number`, :func:`to_integer`, :func:`custom_field_columns` (names by
+  :func:`crm_api.field_names.column_name`, the rule Pipedrive's columns use too).
 """
 
 from __future__ import annotations
@@ -45,16 +47,22 @@ from urllib.parse import urlsplit
 import pendulum
 import requests
 
+from crm_api.field_names import column_name
 from crm_api.governor import BudgetExhaustedError, RequestBudget
+from crm_api.retry import (
+    LOG_WAITS_OVER_SECONDS,
+    MAX_RETRY_AFTER_SECONDS,
+    RetryPolicy,
+    retry_after_seconds,
+)
 from crm_api.urls import shown  # a password inside the URL is never printed
 
 DEFAULT_API_URL = "https://api.onpipeline.com"
 REQUESTS_PER_MINUTE = 60  # the vendor's published limit per account
+RATE_SETTING = "onpipeline_requests_per_minute"  # its setting, the same name in tap and target
 # The budget's window: a minute plus a second, because the API counts a request when it
 # arrives, a little after we counted it; at exactly 60 s the oldest may still be in its minute.
 BUDGET_WINDOW_SECONDS = 61.0
-MAX_RETRY_AFTER_SECONDS = 300.0  # a 429 asking for longer ends the run: nobody waits hours
-LONG_WAIT_SECONDS = 10.0  # a wait at least this long is logged before it starts
 LAST_UPDATE_HOURS = (3, 6, 12, 24)  # the only windows the LastUpdate resource accepts
 CUSTOM_FIELD_TABLES = ("Persons", "Organizations", "Deals")
 
@@ -303,13 +311,13 @@ class OnpipelineClient:
     0 = no pacing), sends the JSON body, and returns the envelope's ``Data`` (or its
     ``Header`` for calls that answer without ``Data``, e.g. ``PersonChange``); ``call_list``
     returns a list resource's records. 429, 5xx, dropped connections and garbled bodies
-    are tried up to ``max_tries`` times in all, with exponential backoff (``Retry-After``
-    honoured, a wait of ``LONG_WAIT_SECONDS`` or more logged first); for non-idempotent
-    writes pass ``idempotent=False`` and only refusals (429) are retried, since a dropped
-    connection may have been applied. ``rate_setting`` names the setting behind
-    ``requests_per_minute`` in the line a long pacing wait logs; ``timezone_setting`` the one
-    behind ``timezone`` in the warning when the API's clock disagrees (None = the caller
-    converts no local times, so there is nothing to check).
+    are tried ``policy.tries`` times in all, each try given ``policy.timeout`` seconds, with
+    the policy's backoff (``Retry-After`` honoured; a wait over ``LOG_WAITS_OVER_SECONDS``
+    logged as a warning); for non-idempotent writes pass ``idempotent=False`` and only
+    refusals (429) are retried, since a dropped connection may have been applied.
+    ``rate_setting`` names the setting behind ``requests_per_minute`` in the line a long pacing
+    wait logs; ``timezone_setting`` the one behind ``timezone`` in the warning when the API's
+    clock disagrees (None = the caller converts no local times, so there is nothing to check).
     """
 
     def __init__(
@@ -320,13 +328,10 @@ class OnpipelineClient:
         timezone: str = "UTC",
         timezone_setting: str | None = "timezone",
         requests_per_minute: int = REQUESTS_PER_MINUTE,
-        rate_setting: str = "onpipeline_requests_per_minute",
+        rate_setting: str = RATE_SETTING,
         budget: RequestBudget | None = None,
         session: requests.Session | None = None,
-        timeout: float = 120.0,
-        max_tries: int = 6,
-        backoff_base: float = 2.0,
-        backoff_max: float = 60.0,
+        policy: RetryPolicy | None = None,
         user_agent: str = "crm-singer",
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -343,10 +348,7 @@ class OnpipelineClient:
             _PACING[budget] = pacing
         self.budget = budget
         self.session = session or requests.Session()
-        self.timeout = timeout
-        self.max_tries = max(1, max_tries)
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
+        self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._headers = {
             "Authorization": api_token,
@@ -357,6 +359,42 @@ class OnpipelineClient:
         self._clock_offset: float | None = None  # server clock minus ours, in seconds
         self._zone_checked = timezone_setting is None
         self.request_count = 0
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        timezone_setting: str | None = "timezone",
+        budget: RequestBudget | None = None,
+    ) -> OnpipelineClient:
+        """The client a tap or target config asks for: ``api_token``, ``api_url``,
+        ``onpipeline_requests_per_minute``, ``max_request_tries`` and ``request_timeout``
+        (the same names in both), and ``timezone`` when ``timezone_setting`` names it."""
+        rate = config.get(RATE_SETTING)
+        return cls(
+            str(config.get("api_token") or ""),
+            config.get("api_url"),
+            timezone=str(config.get("timezone") or "UTC") if timezone_setting else "UTC",
+            timezone_setting=timezone_setting,
+            requests_per_minute=REQUESTS_PER_MINUTE if rate is None else int(rate),
+            budget=budget,
+            policy=RetryPolicy.from_config(config),
+        )
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one try may take (the user's ``request_timeout``)."""
+        return self.policy.timeout
+
+    @property
+    def max_tries(self) -> int:
+        """Tries per request, the first included (the user's ``max_request_tries``)."""
+        return self.policy.tries
+
+    def pause(self, attempt: int) -> None:
+        """The policy's wait after try number ``attempt + 1`` failed (``write_once``'s pause)."""
+        self._sleep(self.policy.wait(attempt + 1))
 
     def call(
         self, resource: str, payload: Mapping[str, Any] | None = None, *, idempotent: bool = True
@@ -376,31 +414,22 @@ class OnpipelineClient:
     def call_envelope(
         self, resource: str, payload: Mapping[str, Any] | None = None, *, idempotent: bool = True
     ) -> Envelope:
+        """The one retry loop of every Onpipeline request (tap, discovery, target)."""
         body = json.dumps(dict(payload or {}), default=str).encode("utf-8")
-        for attempt in range(1, self.max_tries + 1):
+        tries = self.policy.tries
+        for attempt in range(1, tries + 1):
             try:
                 return self._send(resource, body)
             except OnpipelineRetriableError as exc:
                 limited = isinstance(exc, OnpipelineRateLimitError)
                 if limited and (exc.retry_after or 0) > MAX_RETRY_AFTER_SECONDS:
-                    reason = (
-                        f"{exc.message}: the API asks to wait {exc.retry_after:.0f} s; "
-                        "the request budget is spent, run again after it resets"
-                    )
-                    # Nobody sharing the budget waits hours in it: each next acquire() fails.
-                    self.budget.exhaust(reason)
-                    pacing = _PACING.get(self.budget)
-                    if pacing is not None:
-                        pacing.wake()
-                    raise OnpipelineBudgetSpentError(resource, exc.code, reason) from None
+                    raise self._budget_spent(resource, exc) from None
                 if not idempotent and not limited:
                     raise
-                if attempt == self.max_tries:
-                    raise exc.gave_up(self.max_tries) from None
-                wait = exc.retry_after
-                if wait is None:
-                    wait = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-                log = logger.warning if wait >= LONG_WAIT_SECONDS else logger.info
+                if attempt == tries:
+                    raise exc.gave_up(tries) from None
+                wait = self.policy.wait(attempt) if exc.retry_after is None else exc.retry_after
+                log = logger.warning if wait > LOG_WAITS_OVER_SECONDS else logger.info
                 log(
                     "Onpipeline %s: %s %s; waiting %.0f s%s before try %d of %d "
                     "(max_request_tries)",
@@ -410,7 +439,7 @@ class OnpipelineClient:
                     wait,
                     " as Retry-After asks" if exc.retry_after is not None else "",
                     attempt + 1,
-                    self.max_tries,
+                    tries,
                 )
                 if limited:
                     # Everyone sharing the budget waits, not just us: the next acquire() does
@@ -423,6 +452,21 @@ class OnpipelineClient:
                     self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _budget_spent(
+        self, resource: str, exc: OnpipelineRetriableError
+    ) -> OnpipelineBudgetSpentError:
+        """A 429 asking for hours: nobody sharing the budget waits in it, each next acquire()
+        fails at once with this line."""
+        reason = (
+            f"{exc.message}: the API asks to wait {exc.retry_after:.0f} s; "
+            "the request budget is spent, run again after it resets"
+        )
+        self.budget.exhaust(reason)
+        pacing = _PACING.get(self.budget)
+        if pacing is not None:
+            pacing.wake()
+        return OnpipelineBudgetSpentError(resource, exc.code, reason)
+
     def _send(self, resource: str, body: bytes) -> Envelope:
         try:
             self.budget.acquire()
@@ -434,7 +478,7 @@ class OnpipelineClient:
                 f"{self.api_url}/{resource}",
                 data=body,
                 headers=self._headers,
-                timeout=self.timeout,
+                timeout=self.policy.timeout,
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             # requests' messages name the URL, never the Authorization header.
@@ -449,7 +493,7 @@ class OnpipelineClient:
                 response.headers.get("Content-Type", ""),
             )
         except OnpipelineRetriableError as exc:
-            exc.retry_after = _retry_after(response.headers.get("Retry-After"))
+            exc.retry_after = retry_after_seconds(response.headers)
             raise
         self._learn_clock(envelope.header.get("Time"), response.headers.get("Date"))
         return envelope
@@ -518,7 +562,7 @@ class _PacingLog:
         self,
         per_minute: int,
         sleep: Callable[[float], None] | None = None,
-        setting: str = "onpipeline_requests_per_minute",
+        setting: str = RATE_SETTING,
     ) -> None:
         self.per_minute = per_minute
         self.setting = setting
@@ -538,7 +582,7 @@ class _PacingLog:
     def __call__(self, seconds: float) -> None:
         now = time.monotonic()
         with self._lock:
-            say = seconds >= LONG_WAIT_SECONDS and now >= self._quiet_until
+            say = seconds > LOG_WAITS_OVER_SECONDS and now >= self._quiet_until
             if say:
                 self._quiet_until = now + seconds
         if say:
@@ -565,13 +609,6 @@ def _http_date(value: str | None) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -666,19 +703,11 @@ def to_integer(value: Any) -> int | None:
         return None
 
 
-def snake_case(label: str) -> str:
-    """``"Frequent Buyer?"`` -> ``"frequent_buyer"``; empty labels -> ``"field"``."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", label.strip())
-    text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
-    if not text:
-        return "field"
-    return f"f_{text}" if text[0].isdigit() else text
-
-
 def custom_field_columns(
     fields: Iterable[Mapping[str, Any]], reserved: Iterable[str] = ()
 ) -> dict[str, str]:
-    """Map custom-field ID -> a column name: snake_case of its label, unique and stable.
+    """Map custom-field ID -> a column name: :func:`~crm_api.field_names.column_name` of its
+    label (``field`` when nothing is left of it), unique and stable.
 
     Fields are named in ID order; a name already taken (by a base property in ``reserved``,
     compared case-insensitively, or by an earlier field) gets ``_<ID>`` appended, so the same
@@ -690,7 +719,7 @@ def custom_field_columns(
         field_id = str(field.get("ID", ""))
         if not field_id or field_id in columns:
             continue
-        name = snake_case(str(field.get("Name") or ""))
+        name = column_name(str(field.get("Name") or "")) or "field"
         if name.lower() in taken:
             name = f"{name}_{re.sub(r'[^0-9a-zA-Z]+', '_', field_id).lower()}"
         while name.lower() in taken:
@@ -707,8 +736,7 @@ __all__ = [
     "DEFAULT_API_URL",
     "LAST_UPDATE_HOURS",
     "LIST_RESOURCES",
-    "LONG_WAIT_SECONDS",
-    "MAX_RETRY_AFTER_SECONDS",
+    "RATE_SETTING",
     "REQUESTS_PER_MINUTE",
     "Envelope",
     "OnpipelineAuthError",
@@ -727,7 +755,6 @@ __all__ = [
     "describe_value",
     "parse_envelope",
     "parse_local",
-    "snake_case",
     "to_integer",
     "to_local",
     "to_number",

@@ -2,29 +2,23 @@
 
 The API keys custom fields by 40-character hashes that differ per account. ``plan_columns``
 turns the items of a v2 ``*Fields`` endpoint into columns: a snake_case name from the label
-(``snake_name``); a name already taken (by a standard property or an earlier custom field in
-the API's order) gets ``_<first 8 characters of the key>``, so names never depend on fields
-added later. Enum and set fields also reserve ``<name>_label`` / ``<name>_labels``. The tap
-emits these columns; the target maps them back to keys with the same plan.
+(``crm_api.field_names.column_name``, the rule Onpipeline's columns use too); a name already
+taken (by a standard property or an earlier custom field in the API's order) gets
+``_<first 8 characters of the key>``, so names never depend on fields added later. Enum and
+set fields also reserve ``<name>_label`` / ``<name>_labels``. The tap emits these columns; the
+target maps them back to keys with the same plan.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from crm_api.field_names import column_name
 
-def snake_name(label: str) -> str:
-    """``"Lead-Score (%)"`` -> ``"lead_score"``; accents folded, never empty or digit-first."""
-    folded = unicodedata.normalize("NFKD", label)
-    ascii_only = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    name = re.sub(r"[^0-9a-zA-Z]+", "_", ascii_only).strip("_").lower()
-    if name and name[0].isdigit():
-        name = f"f_{name}"
-    return name
+# The old name of the one rule, still imported by the tap's Pipedrive side.
+snake_name = column_name
 
 
 @dataclass(frozen=True)
@@ -56,7 +50,7 @@ def plan_columns(fields: Iterable[Mapping[str, Any]], taken: Iterable[str]) -> l
             continue
         label = str(item.get("field_name") or key)
         field_type = str(item.get("field_type") or "")
-        base = snake_name(label) or f"custom_{key[:8]}"
+        base = column_name(label) or f"custom_{key[:8]}"
         name = base
         label_suffix = "_labels" if field_type == "set" else "_label"
         if name in used or (field_type in {"enum", "set"} and name + label_suffix in used):

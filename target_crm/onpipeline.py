@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,7 +20,7 @@ from typing import Any
 
 from crm_api import onpipeline as api
 from crm_api.governor import RequestBudget
-from crm_api.retry import OutcomeUnknownError, UnrecoverableError, write_once
+from crm_api.retry import OutcomeUnknownError, UnrecoverableError, settle_seconds, write_once
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
 from target_crm.values import plain, same
 
@@ -160,13 +159,6 @@ def _text(value: Any) -> Any:
     return value
 
 
-DEFAULT_TRIES = 6  # tries per request when max_request_tries is not set
-
-
-def _pause(attempt: int) -> None:
-    time.sleep(min(0.25 * 2**attempt, 10.0))
-
-
 def _says_no_change(message: str) -> bool:
     """406 means "no change" on *Change, but the API also uses it for unacceptable values."""
     text = message.casefold()
@@ -202,31 +194,20 @@ class OnpipelineAccount:
         self.client = self._new_client(None)  # checks the settings now (api_url, token)
         self._local = threading.local()
         self._fields: dict[str, dict[str, str]] = {}
+        self._fields_failed: dict[str, str] = {}  # table -> the line its read ended with
         self._pipelines: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._warned: set[tuple[str, str]] = set()
 
     @property
     def max_tries(self) -> int:
-        """Tries per request: the user's ``max_request_tries`` when given."""
-        return max(1, int(self._config.get("max_request_tries") or DEFAULT_TRIES))
+        """Tries per request: the user's ``max_request_tries`` (the client's retry policy)."""
+        return self.client.max_tries
 
     def _new_client(self, budget: RequestBudget | None) -> api.OnpipelineClient:
-        config = self._config
-        return api.OnpipelineClient(
-            config.get("api_token") or "",
-            config.get("api_url"),
-            # The target sends no account-local datetimes (dates only), and it has no
-            # `timezone` setting a warning could point at: no clock-versus-zone check.
-            timezone_setting=None,
-            requests_per_minute=int(config.get("requests_per_minute", api.REQUESTS_PER_MINUTE)),
-            rate_setting="requests_per_minute",
-            budget=budget,
-            backoff_base=0.5,
-            timeout=float(config.get("request_timeout") or 60),
-            max_tries=self.max_tries,
-            backoff_max=30.0,
-        )
+        # The target sends no account-local datetimes (dates only), and it has no `timezone`
+        # setting a warning could point at: no clock-versus-zone check.
+        return api.OnpipelineClient.from_config(self._config, timezone_setting=None, budget=budget)
 
     def _client(self) -> api.OnpipelineClient:
         """One client (and ``requests`` session) per thread, all on the one request budget."""
@@ -250,7 +231,7 @@ class OnpipelineAccount:
             if idempotent or isinstance(exc, api.OnpipelineRateLimitError):
                 raise UnrecoverableError(str(exc)) from None
             timed_out = "Timeout" in exc.message  # the server may still apply it: wait first
-            settle = min(2 * self.client.timeout, 120.0) if timed_out else 0.0
+            settle = settle_seconds(self.client.timeout) if timed_out else 0.0
             raise OutcomeUnknownError(str(exc), settle) from None
 
     def call_list(self, resource: str, payload: Mapping[str, Any]) -> list[Any]:
@@ -266,10 +247,21 @@ class OnpipelineAccount:
             raise UnrecoverableError(str(exc)) from None
 
     def custom_fields(self, table: str) -> dict[str, str]:
-        """Readable column name (as the tap emits it) -> custom-field ID."""
+        """Readable column name (as the tap emits it) -> custom-field ID.
+
+        Read once per table; a read that failed (every try spent) is not tried again by the
+        next record or writer thread: the load ends on that one failure, after
+        ``max_request_tries`` requests, not that many per record in flight.
+        """
         with self._lock:
+            if table in self._fields_failed:
+                raise UnrecoverableError(self._fields_failed[table])
             if table not in self._fields:
-                items = self.call_list("ListCustomFields", {"Table": table})
+                try:
+                    items = self.call_list("ListCustomFields", {"Table": table})
+                except UnrecoverableError as exc:
+                    self._fields_failed[table] = str(exc)
+                    raise
                 columns = api.custom_field_columns(items)
                 self._fields[table] = {name: fid for fid, name in columns.items()}
             return self._fields[table]
@@ -483,7 +475,7 @@ class Entity(EntityWriter):
                 ) from None
 
         find = lambda: self._find_applied(payload)  # noqa: E731
-        result = write_once(send, find, attempts=tries, pause=_pause)
+        result = write_once(send, find, attempts=tries, pause=self.account.client.pause)
         if isinstance(result, str):
             return Created(result)
         if isinstance(result, api.OnpipelineError):

@@ -4,13 +4,16 @@ Why ``Stream`` and not ``RESTStream``: Onpipeline has no pages. A sync is a plan
 (LastUpdate, then creation windows that may split in two on the fly), each a POST to a
 different resource body; ``crm_api.onpipeline.OnpipelineClient`` already owns the HTTP rules
 (envelope, typed errors, retries, the request budget) for the tap and the target alike, so
-the streams only plan calls and shape records.
+the streams only plan calls and shape records. A stream *uses* its helpers rather than
+inheriting them: the API client, a :class:`~tap_crm.onpipeline.windows.WindowReader` for
+windowed reads, a :class:`RecordShaper` for ``post_process``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pendulum
@@ -21,7 +24,6 @@ from crm_api.onpipeline import (
     OnpipelineClient,
     OnpipelineError,
     clean_date,
-    parse_local,
     to_integer,
     to_number,
     to_utc,
@@ -40,7 +42,7 @@ NO_TOKEN = "api_token is empty: set it to the Onpipeline account's API token"
 
 
 class OnpipelineStream(Stream):
-    """A stream fed by ``client.call``; subclasses implement ``get_records``."""
+    """A stream fed by ``client.call``; each stream implements ``get_records``."""
 
     resource: ClassVar[str] = ""
 
@@ -60,7 +62,6 @@ class OnpipelineStream(Stream):
     ) -> None:
         self._client = client
         self.custom_columns = dict(custom_columns or {})  # custom-field ID -> column name
-        self._shape: Shaper | None = None
         super().__init__(tap, schema=schema)
 
     # -- settings ---------------------------------------------------------------------------
@@ -106,34 +107,16 @@ class OnpipelineStream(Stream):
 
     # -- reading ----------------------------------------------------------------------------
 
-    def read_created(
-        self,
-        start: pendulum.DateTime,
-        stop: pendulum.DateTime,
-        body: Mapping[str, Any] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Every record of ``self.resource`` created in ``[start, stop)``, window by window."""
-
-        def fetch(first: int, end: int) -> list[dict[str, Any]]:
-            return self.fetch_window(
-                {**(body or {}), **windows.created_filter(first, end, self.timezone)}
-            )
-
-        for result in windows.walk(
-            int(start.timestamp()),
-            int(stop.timestamp()),
-            fetch,
+    @cached_property
+    def window_reader(self) -> windows.WindowReader:
+        """This stream's resource read window by window (``fetch_window`` per call)."""
+        return windows.WindowReader(
+            fetch=self.fetch_window,
+            timezone=self.timezone,
             max_records=self.max_records,
-            first_size=86_400,
-            largest_size=self.largest_window_days * 86_400,
-        ):
-            self.warn_if_overfull(result)
-            for record in result.records:
-                created = parse_local(record.get("Created"), self.timezone)
-                second = int(created.timestamp()) if created else None
-                # Keep only what belongs to this window: the request overlaps its neighbours.
-                if second is None or result.start <= second < result.stop:
-                    yield record
+            largest_days=self.largest_window_days,
+            on_overfull=self._warn_overfull,
+        )
 
     def call_list(self, resource: str, body: Mapping[str, Any] | None = None) -> list[Any]:
         """``client.call_list`` (the envelope checked: never an odd answer passed off as an
@@ -147,15 +130,14 @@ class OnpipelineStream(Stream):
     def fetch_window(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         return self.call_list(self.resource, body)
 
-    def warn_if_overfull(self, result: windows.WindowResult) -> None:
-        if result.overfull:
-            self.logger.warning(
-                "%s: %d records in one window unit starting %s; the API may have cut the "
-                "answer short (raise onpipeline_max_records_per_window to check)",
-                self.name,
-                len(result.records),
-                result.start,
-            )
+    def _warn_overfull(self, result: windows.WindowResult) -> None:
+        self.logger.warning(
+            "%s: %d records in one window unit starting %s; the API may have cut the "
+            "answer short (raise onpipeline_max_records_per_window to check)",
+            self.name,
+            len(result.records),
+            result.start,
+        )
 
     def server_now(self) -> pendulum.DateTime:
         try:
@@ -165,21 +147,38 @@ class OnpipelineStream(Stream):
 
     # -- shaping ----------------------------------------------------------------------------
 
+    @cached_property
+    def shaper(self) -> RecordShaper:
+        return RecordShaper(
+            self.schema, self.timezone if self._client else "UTC", self.custom_columns
+        )
+
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
-        if self._shape is None:
-            self._shape = shaper(self.schema, self.timezone if self._client else "UTC")
+        return self.shaper(row)
+
+
+class RecordShaper:
+    """An API record as the stream's schema says: values typed (see :func:`shaper`), an
+    event's times in its own zone, and each custom field's value (from ``Extra``) in its column.
+    """
+
+    def __init__(self, schema: Mapping[str, Any], tz: str, custom_columns: Mapping[str, str]):
+        self._shape = shaper(schema, tz)
+        self._custom_columns = dict(custom_columns)  # custom-field ID -> column name
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         record: dict[str, Any] = self._shape(row)
         if "Start" in row and row.get("TimeZone"):
             # An event's Start/End are in the event's own time zone, not the account's.
             for field in ("Start", "End"):
                 record[field] = to_utc(row.get(field), str(row["TimeZone"])) or record.get(field)
-        if self.custom_columns:
+        if self._custom_columns:
             values = {
                 str(item.get("ID")): item.get("Value")
                 for item in row.get("Extra") or []
                 if isinstance(item, dict)
             }
-            for field_id, column in self.custom_columns.items():
+            for field_id, column in self._custom_columns.items():
                 value = values.get(field_id)
                 record[column] = None if value is None else str(value)
         return record

@@ -16,11 +16,7 @@ same for users):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
-from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -29,7 +25,6 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 from crm_api.onpipeline import (
     CUSTOM_FIELD_TABLES,
     LAST_UPDATE_HOURS,
-    REQUESTS_PER_MINUTE,
     OnpipelineClient,
     OnpipelineConfigError,
     OnpipelineError,
@@ -38,16 +33,14 @@ from crm_api.onpipeline import (
     custom_field_columns,
     parse_local,
 )
-from tap_crm.onpipeline import windows
 from tap_crm.onpipeline.client import NO_TOKEN, OnpipelineStream
+from tap_crm.schema_files import load_schema
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap
     from singer_sdk.helpers.types import Context, Record
 
 
-DEFAULT_TRIES = 10  # the defaults of max_request_tries and request_timeout
-DEFAULT_TIMEOUT = 120.0
 LAST_UPDATE_MARGIN_SECONDS = 120  # slack for clock reading and run time inside LastUpdate's reach
 
 
@@ -68,7 +61,7 @@ class ChangeTrackedStream(OnpipelineStream):
         last = self.last_sync() if self.incremental else None
         hours = self.last_update_hours(now, last)
         if last is None or hours is None:
-            yield from self.read_created(start, stop)
+            yield from self.window_reader.created(start, stop)
         else:
             since = max(last, start)
             changed = self.call_list("LastUpdate", {"Resource": self.resource, "Hours": str(hours)})
@@ -77,7 +70,7 @@ class ChangeTrackedStream(OnpipelineStream):
                 # Records created since the last sync come from the windows below, once.
                 if when is None or start <= when < since:
                     yield record
-            yield from self.read_created(since, stop)
+            yield from self.window_reader.created(since, stop)
         self.remember_sync(now)
 
     def last_update_hours(
@@ -127,12 +120,12 @@ class DealsStream(ChangeTrackedStream):
     primary_keys = ("DealID",)
     replication_key = "LastUpdate"
 
-    def fetch_window(self, body: Any) -> list[dict[str, Any]]:
+    def fetch_window(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         # The document lists Status=deleted as a filter and is silent on whether the
         # unfiltered list includes deleted deals: ask for both, keep each deal once.
-        records = super().fetch_window(body)
+        records = self.call_list(self.resource, body)
         seen = {str(record.get("DealID")) for record in records}
-        deleted = super().fetch_window({**body, "Status": "deleted"})
+        deleted = self.call_list(self.resource, {**body, "Status": "deleted"})
         records.extend(r for r in deleted if str(r.get("DealID")) not in seen)
         return records
 
@@ -153,7 +146,7 @@ class EventsStream(OnpipelineStream):
             self.logger.info(
                 "%s: reading every event, emitting those changed since %s", self.name, last
             )
-        for record in self.read_created(self.start, now.add(seconds=1)):
+        for record in self.window_reader.created(self.start, now.add(seconds=1)):
             if last is not None:
                 changed = parse_local(
                     record.get("LastUpdate") or record.get("Created"), self.timezone
@@ -172,7 +165,7 @@ class NotesStream(OnpipelineStream):
     primary_keys = ("NoteID",)
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        yield from self.read_created(self.start, self.server_now().add(seconds=1))
+        yield from self.window_reader.created(self.start, self.server_now().add(seconds=1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,25 +187,7 @@ class InvoicesStream(OnpipelineStream):
         if last is not None:
             lookback = int(self.config.get("invoice_lookback_days") or 0)
             first = max(first, last.in_tz(tz).date().subtract(days=lookback))
-        stop = windows.day_number(now.in_tz(tz).date()) + 1  # today included
-
-        def fetch(start: int, end: int) -> list[dict[str, Any]]:
-            return self.fetch_window(windows.date_filter(start, end))
-
-        for result in windows.walk(
-            windows.day_number(first),
-            stop,
-            fetch,
-            max_records=self.max_records,
-            first_size=1,
-            largest_size=self.largest_window_days,
-        ):
-            self.warn_if_overfull(result)
-            low, high = windows.day_of(result.start), windows.day_of(result.stop)
-            for record in result.records:
-                day = str(record.get("Date") or "")[:10]
-                if not day[:4].isdigit() or low.isoformat() <= day < high.isoformat():
-                    yield record
+        yield from self.window_reader.dated(first, now.in_tz(tz).date())  # today included
         self.remember_sync(now)
 
     def get_child_context(self, record: Record, context: Context | None) -> Context | None:
@@ -309,22 +284,9 @@ STREAM_TYPES: tuple[type[OnpipelineStream], ...] = (
 TABLE_STREAMS = {"Persons": "persons", "Organizations": "organizations", "Deals": "deals"}
 
 
-def schema_dir() -> Path:
-    """schemas/onpipeline: inside the installed wheel, else at the repository root."""
-    packaged = Path(str(resources.files("tap_crm"))) / "schemas" / "onpipeline"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "schemas" / "onpipeline"
-
-
-@cache
-def _base_schema_text(name: str) -> str:
-    return (schema_dir() / f"{name}.json").read_text(encoding="utf-8")
-
-
 def base_schema(name: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(_base_schema_text(name))
-    return schema
+    """The stream's schema file, before custom-field columns are added."""
+    return load_schema("onpipeline", name)
 
 
 def _base_properties(name: str) -> list[str]:
@@ -335,16 +297,9 @@ def make_client(config: Any) -> OnpipelineClient | None:
     """The API client for this config, or None when there is no token (discovery only)."""
     if not config.get("api_token"):
         return None
-    # max_request_tries and request_timeout are the tap's shared settings (declared with
-    # Pipedrive's); every Onpipeline request honours them, discovery's included.
-    return OnpipelineClient(
-        str(config["api_token"]),
-        config.get("api_url"),
-        timezone=check_timezone(config.get("timezone")),
-        requests_per_minute=int(config.get("onpipeline_requests_per_minute", REQUESTS_PER_MINUTE)),
-        max_tries=int(config.get("max_request_tries") or DEFAULT_TRIES),
-        timeout=float(config.get("request_timeout") or DEFAULT_TIMEOUT),
-    )
+    # One client for discovery and every stream: the user's max_request_tries and
+    # request_timeout hold for each request, custom-field definitions and parents included.
+    return OnpipelineClient.from_config(config)
 
 
 def config_problems(config: Mapping[str, Any]) -> list[str]:

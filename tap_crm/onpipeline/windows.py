@@ -7,18 +7,23 @@ walk starts with a small window and sizes each next one from the density just se
 an answer reaches ``max_records`` it throws that answer away and asks again for the first
 half, recursively, down to a single unit. Only one answer
 is held at a time, so memory stays flat however large the account is.
+
+:class:`WindowReader` is what a stream holds (composition, not a base class): one resource
+read window by window, by creation time or by date, each record kept once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import pendulum
 
-from crm_api.onpipeline import to_local
+from crm_api.onpipeline import parse_local, to_local
+
+Fetch = Callable[[Mapping[str, Any]], Sequence[dict[str, Any]]]  # one call with a filter body
 
 
 @dataclass(frozen=True)
@@ -75,18 +80,83 @@ def created_filter(start: int, stop: int, tz: str) -> dict[str, str]:
     }
 
 
-EPOCH_DAY = date(1970, 1, 1)
+EPOCH_DAY = pendulum.date(1970, 1, 1)
 
 
 def day_number(day: date) -> int:
-    return (day - EPOCH_DAY).days
+    return EPOCH_DAY.diff(pendulum.instance(day), abs=False).in_days()
 
 
-def day_of(number: int) -> date:
-    return EPOCH_DAY + timedelta(days=number)
+def day_of(number: int) -> pendulum.Date:
+    return EPOCH_DAY.add(days=number)
 
 
 def date_filter(start: int, stop: int) -> dict[str, str]:
     """``MinDate``/``MaxDate`` (inclusive dates, as the document's month example) for days
     ``[start, stop)``."""
     return {"MinDate": day_of(start).isoformat(), "MaxDate": day_of(stop - 1).isoformat()}
+
+
+@dataclass(frozen=True)
+class WindowReader:
+    """One resource read window by window; a stream holds one (see ``OnpipelineStream``).
+
+    ``fetch`` makes one call with a filter body; ``on_overfull`` hears of a one-unit window
+    that reached ``max_records`` (the API may have cut that answer short).
+    """
+
+    fetch: Fetch
+    timezone: str
+    max_records: int
+    largest_days: int
+    on_overfull: Callable[[WindowResult], None]
+
+    def created(
+        self,
+        start: pendulum.DateTime,
+        stop: pendulum.DateTime,
+        body: Mapping[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every record created in ``[start, stop)``, by ``MinCreated``/``MaxCreated`` windows
+        of epoch seconds."""
+
+        def fetch(first: int, end: int) -> Sequence[dict[str, Any]]:
+            return self.fetch({**(body or {}), **created_filter(first, end, self.timezone)})
+
+        for result in self._walk(int(start.timestamp()), int(stop.timestamp()), fetch, 86_400):
+            for record in result.records:
+                created = parse_local(record.get("Created"), self.timezone)
+                second = int(created.timestamp()) if created else None
+                # Keep only what belongs to this window: the request overlaps its neighbours.
+                if second is None or result.start <= second < result.stop:
+                    yield record
+
+    def dated(self, first: date, last: date) -> Iterator[dict[str, Any]]:
+        """Every record whose ``Date`` is ``first`` .. ``last`` (both included), by
+        ``MinDate``/``MaxDate`` windows of days."""
+
+        def fetch(start: int, end: int) -> Sequence[dict[str, Any]]:
+            return self.fetch(date_filter(start, end))
+
+        for result in self._walk(day_number(first), day_number(last) + 1, fetch, 1):
+            low, high = day_of(result.start).isoformat(), day_of(result.stop).isoformat()
+            for record in result.records:
+                day = str(record.get("Date") or "")[:10]
+                # ISO dates compare as text; a record without a date is kept, not lost.
+                if not day[:4].isdigit() or low <= day < high:
+                    yield record
+
+    def _walk(
+        self, start: int, stop: int, fetch: Callable[[int, int], Sequence[Any]], unit: int
+    ) -> Iterator[WindowResult]:
+        for result in walk(
+            start,
+            stop,
+            fetch,
+            max_records=self.max_records,
+            first_size=unit,
+            largest_size=self.largest_days * unit,
+        ):
+            if result.overfull:
+                self.on_overfull(result)
+            yield result

@@ -26,6 +26,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from crm_api.governor import RequestBudget
 from crm_api.onpipeline import BUDGET_WINDOW_SECONDS, OnpipelineClient
+from crm_api.retry import RetryPolicy
 from crm_sandbox.testing import SandboxHandle
 from tap_crm.tap import TapCRM
 
@@ -134,7 +135,10 @@ def touch(sandbox: SandboxHandle, entity: str, count: int) -> list[str]:
 
 def add_person(sandbox: SandboxHandle, name: str) -> str:
     client = OnpipelineClient(
-        sandbox.api_token, sandbox.onpipeline_url, requests_per_minute=0, max_tries=1
+        sandbox.api_token,
+        sandbox.onpipeline_url,
+        requests_per_minute=0,
+        policy=RetryPolicy(tries=1),
     )
     return str(client.call("PersonAdd", {"FirstName": name, "LastName": "New"})["PersonID"])
 
@@ -345,9 +349,8 @@ def test_faults_and_dropped_connections_are_retried(sandbox: SandboxHandle) -> N
         sandbox.onpipeline_url,
         timezone=sandbox.settings()["timezone"],
         requests_per_minute=0,
-        backoff_base=0.01,
-        max_tries=20,
-        timeout=10,
+        policy=RetryPolicy(tries=20, timeout=10),
+        sleep=lambda _seconds: None,  # the policy's 1, 2, 4 ... s backoff, skipped here
     )
     persons = client.call("PersonList", {})
     assert sorted(p["PersonID"] for p in persons) == sorted(sandbox_ids(sandbox, "persons"))

@@ -65,7 +65,7 @@ def onpipeline_config(sandbox: SandboxHandle, **extra: Any) -> dict[str, Any]:
         "provider": "onpipeline",
         "api_url": sandbox.onpipeline_url,
         "api_token": sandbox.api_token,
-        "requests_per_minute": 0,
+        "onpipeline_requests_per_minute": 0,
         **extra,
     }
 

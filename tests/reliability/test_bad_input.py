@@ -123,9 +123,9 @@ def rejected_reasons(path: Path) -> list[str]:
 
 def _config(sb: SandboxHandle, case: Case, workdir: Path) -> dict[str, Any]:
     if case.provider == OP:
-        config = op_config(sb)
-        config.update({"onpipeline_requests_per_minute": 0, "timezone": "Europe/Rome"}
-                      if case.command == "tap" else {"requests_per_minute": 0})  # fmt: skip
+        config = op_config(sb, onpipeline_requests_per_minute=0)
+        if case.command == "tap":
+            config["timezone"] = "Europe/Rome"
     else:
         config = pd_config(sb)
     if case.command == "target":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ SYNCED_AT = "server_time_of_last_sync"
 
 
 def tap_config(sb: SandboxHandle, **extra: Any) -> dict[str, Any]:
-    # Two tries: a garbled body is retried once (2 s), then the run must end.
+    # Two tries: a garbled body is retried once (after 1 s), then the run must end.
     settings = {
         "onpipeline_requests_per_minute": 0,
         "timezone": "Europe/Rome",
@@ -190,7 +191,7 @@ def singer_lines(stream: str, records: list[dict[str, Any]], key: str) -> str:
 
 
 def target_config(sb: SandboxHandle, **extra: Any) -> dict[str, Any]:
-    return op_config(sb, **{"requests_per_minute": 0, "max_request_tries": 2, **extra})
+    return op_config(sb, **{"onpipeline_requests_per_minute": 0, "max_request_tries": 2, **extra})
 
 
 def target_states(done: Run) -> list[dict[str, Any]]:
@@ -415,7 +416,7 @@ def test_an_unreachable_host_ends_after_max_request_tries_with_one_line(
     assert len(waits) == tries - 1
 
     text = singer_lines("persons", new_people("Far"), "key")
-    config = {**config, "requests_per_minute": 0}
+    config = {**config, "onpipeline_requests_per_minute": 0}
     target = run(target_command(tmp_path / "target", config), tmp_path / "target", stdin=text)
     assert target.returncode != 0
     target.assert_one_clear_line("no answer (ConnectionError)", f"gave up after {tried}")
@@ -440,6 +441,63 @@ def test_request_timeout_is_honoured_by_the_tap_and_the_target(
     assert target_states(target) == []
 
 
+# Discovery (custom-field definitions) and parent listings (the invoices behind invoice_items)
+# go through the same client as every stream: the user's numbers hold there too (issue 11).
+# The tests that count requests use a sandbox of their own: a request another test left in
+# flight (a timed-out one, still in the sandbox's latency) would be counted too.
+
+
+def test_max_request_tries_holds_for_discovery(
+    rsb_factory: Callable[..., SandboxHandle], tmp_path: Path
+) -> None:
+    # every answer a 5xx: ListCustomFields, discovery's first call, is the one that fails
+    sb = rsb_factory(size=10, fault_rate=1.0)
+    config = tap_config(sb, max_request_tries=2)
+    done = run(tap_command(tmp_path, config, extra_args=["--discover"]), tmp_path)
+    assert done.returncode != 0
+    done.assert_one_clear_line("ListCustomFields", "gave up after 2 tries", "max_request_tries")
+    assert sb.counters()["events"].get("faults") == 2
+
+
+def test_max_request_tries_holds_for_the_parent_listing_of_invoice_items(
+    rsb_factory: Callable[..., SandboxHandle], tmp_path: Path
+) -> None:
+    # A proxy's HTML page (a retriable garbled answer) for the parent listing only.
+    sb = rsb_factory(size=10, odd_body="html", odd_body_rate=1.0, odd_body_path="/InvoiceList")
+    config = tap_config(sb, max_request_tries=3)
+    catalog = catalog_for(config, ["invoices", "invoice_items"])
+    done = run(tap_command(tmp_path, config, catalog=catalog), tmp_path)
+    assert done.returncode != 0
+    done.assert_one_clear_line("InvoiceList", "gave up after 3 tries", "max_request_tries")
+    assert sb.counters()["events"].get("odd_bodies") == 3
+    assert not done.records.get("invoice_items")
+    assert not bookmarked(done, "invoices"), done.states
+
+
+def test_request_timeout_holds_for_discovery(rsb: SandboxHandle, tmp_path: Path) -> None:
+    config = tap_config(rsb, request_timeout=1, max_request_tries=1)
+    rsb.configure(latency_ms=2500)
+    done = run(tap_command(tmp_path, config, extra_args=["--discover"]), tmp_path)
+    assert done.returncode != 0
+    done.assert_one_clear_line("ListCustomFields", "no answer (ReadTimeout)", "gave up after 1 try")
+
+
+def test_the_targets_custom_field_lookup_honours_max_request_tries(
+    rsb_factory: Callable[..., SandboxHandle], tmp_path: Path
+) -> None:
+    # "Frequent Buyer" is a custom field: the target reads ListCustomFields to find its ID,
+    # once for the load, however many records and writer threads wait for it.
+    people = [{**p, "frequent_buyer": "yes"} for p in new_people("Tries", count=6)]
+    text = singer_lines("persons", people, "key")
+    sb = rsb_factory(size=10, odd_body="html", odd_body_rate=1.0, odd_body_path="/ListCustomFields")
+    done = run(target_command(tmp_path, target_config(sb)), tmp_path, stdin=text)
+    assert done.returncode != 0
+    done.assert_one_clear_line("ListCustomFields", "gave up after 2 tries", "max_request_tries")
+    assert sb.counters()["events"].get("odd_bodies") == 2
+    assert target_states(done) == []
+    assert crm_persons(sb, "Tries") == []
+
+
 def spend_the_minute(sb: SandboxHandle, limit: int, left: float) -> None:
     """Another client used the account's whole minute, ``left`` seconds before it frees up."""
     sb.configure(onpipeline_rate_limit=limit)
@@ -461,7 +519,8 @@ def test_a_429_is_waited_out_with_a_line_saying_what_for(
     spend_the_minute(rsb, limit=20, left=2)
     done = run(tap_command(tmp_path / "tap", config, catalog=catalog), tmp_path / "tap")
     assert done.returncode == 0, done.stderr[-2000:]
-    done.assert_one_clear_line("429", "waiting 2 s as Retry-After asks before try 2 of 3")
+    # The sandbox's Retry-After counts from its clock: 2 s, or 1 s on a slow tap start.
+    done.assert_one_clear_line("429", "waiting", "s as Retry-After asks before try 2 of 3")
     assert sorted(ids(done, "users")) == sandbox_ids(rsb, "users")
 
     rsb.reset()

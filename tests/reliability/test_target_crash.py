@@ -232,7 +232,7 @@ def test_onpipeline_sigkill_with_creates_in_flight_then_rerun_creates_no_duplica
     config = op_config(
         rsb,
         id_map_path=str(tmp_path / "ids.sqlite"),
-        requests_per_minute=0,
+        onpipeline_requests_per_minute=0,
         max_concurrent_requests=8,
         request_timeout=2,
     )

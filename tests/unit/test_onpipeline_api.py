@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from crm_api.governor import RequestBudget
 from crm_api.onpipeline import (
@@ -26,6 +27,7 @@ from crm_api.onpipeline import (
     to_number,
     to_utc,
 )
+from crm_api.retry import RetryPolicy
 
 # -- URL rule -------------------------------------------------------------------------------
 
@@ -108,7 +110,8 @@ class FakeResponse:
     def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.status_code = status
         self.content = body
-        self.headers = headers or {"Content-Type": "application/json"}
+        # requests' headers look names up case-insensitively; so must ours.
+        self.headers = CaseInsensitiveDict(headers or {"Content-Type": "application/json"})
 
 
 class FakeSession:
@@ -165,7 +168,7 @@ def test_500_and_dropped_connections_are_retried_with_backoff() -> None:
         requests.ConnectionError("connection reset"),
         OK,
     ]
-    client, session, sleeps = make_client(answers, backoff_base=1.0)
+    client, session, sleeps = make_client(answers)
     assert client.call("UsersList") == [{"ID": "1"}]
     assert len(session.sent) == 3
     assert sleeps == [1.0, 2.0]
@@ -198,7 +201,7 @@ def test_429_holds_the_shared_budget_for_retry_after() -> None:
 
 def test_retries_give_up_with_the_last_error() -> None:
     fault = FakeResponse(503, b'{"Error":{"Code":"503","Message":"Unavailable"}}')
-    client, session, _ = make_client([fault, fault, fault], max_tries=3)
+    client, session, _ = make_client([fault, fault, fault], policy=RetryPolicy(tries=3))
     with pytest.raises(OnpipelineRetriableError, match="503 Unavailable"):
         client.call("UsersList")
     assert len(session.sent) == 3

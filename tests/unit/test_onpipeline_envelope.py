@@ -7,11 +7,14 @@ Issue 10: an answer that is not the documented envelope (a JSON list, ``Data`` a
 
 from __future__ import annotations
 
+import email.utils
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from crm_api import onpipeline as api
 from crm_api.onpipeline import (
@@ -22,6 +25,7 @@ from crm_api.onpipeline import (
     OnpipelineRetriableError,
     parse_envelope,
 )
+from crm_api.retry import RetryPolicy
 
 # Every resource whose Data is a list of records (the tap's and the target's reads).
 LIST_RESOURCES = [
@@ -100,7 +104,8 @@ class FakeResponse:
     def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.status_code = status
         self.content = body
-        self.headers = headers or {"Content-Type": "application/json"}
+        # requests' headers look names up case-insensitively; so must ours.
+        self.headers = CaseInsensitiveDict(headers or {"Content-Type": "application/json"})
 
 
 class FakeSession:
@@ -144,7 +149,7 @@ def test_call_list_returns_the_checked_records() -> None:
 
 
 def test_a_wrong_shape_answer_is_not_retried() -> None:
-    client, session, sleeps = client_for([FakeResponse(200, b"[]")], max_tries=5)
+    client, session, sleeps = client_for([FakeResponse(200, b"[]")], policy=RetryPolicy(tries=5))
     with pytest.raises(OnpipelineResponseError, match="a JSON list"):
         client.call_list("PersonList", {})
     assert session.sent == ["PersonList"]
@@ -152,10 +157,10 @@ def test_a_wrong_shape_answer_is_not_retried() -> None:
 
 
 def test_a_garbled_read_is_retried_and_then_fails_with_the_tries_named() -> None:
-    client, session, sleeps = client_for([HTML, HTML, OK], max_tries=3, backoff_base=1.0)
+    client, session, sleeps = client_for([HTML, HTML, OK], policy=RetryPolicy(tries=3))
     assert client.call_list("UsersList") == [{"ID": "1"}]
     assert sleeps == [1.0, 2.0]
-    client, session, _ = client_for([HTML], max_tries=3)
+    client, session, _ = client_for([HTML], policy=RetryPolicy(tries=3))
     with pytest.raises(OnpipelineResponseError) as caught:
         client.call_list("UsersList")
     assert len(session.sent) == 3
@@ -164,7 +169,7 @@ def test_a_garbled_read_is_retried_and_then_fails_with_the_tries_named() -> None
 
 
 def test_a_garbled_answer_to_a_create_is_not_resent() -> None:
-    client, session, _ = client_for([HTML, OK], max_tries=5)
+    client, session, _ = client_for([HTML, OK], policy=RetryPolicy(tries=5))
     with pytest.raises(OnpipelineResponseError):
         client.call("PersonAdd", {"FirstName": "A"}, idempotent=False)
     assert len(session.sent) == 1
@@ -172,7 +177,9 @@ def test_a_garbled_answer_to_a_create_is_not_resent() -> None:
 
 @pytest.mark.parametrize("tries", [1, 2, 4])
 def test_an_unreachable_host_is_tried_max_tries_times(tries: int) -> None:
-    client, session, sleeps = client_for([requests.ConnectionError("refused")], max_tries=tries)
+    client, session, sleeps = client_for(
+        [requests.ConnectionError("refused")], policy=RetryPolicy(tries=tries)
+    )
     with pytest.raises(OnpipelineRetriableError) as caught:
         client.call("UsersList")
     assert len(session.sent) == tries
@@ -181,9 +188,44 @@ def test_an_unreachable_host_is_tried_max_tries_times(tries: int) -> None:
 
 
 def test_the_request_timeout_is_the_one_given() -> None:
-    client, session, _ = client_for([OK], timeout=7.5)
+    client, session, _ = client_for([OK], policy=RetryPolicy(timeout=7.5))
     client.call("UsersList")
     assert session.timeouts == [7.5]
+
+
+def test_retry_after_as_an_http_date_is_waited_out() -> None:
+    # The one Retry-After parser (crm_api.retry) reads the HTTP-date form too.
+    when = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    limited = FakeResponse(
+        429, b'{"Error":{"Code":"429","Message":"Too Many Requests"}}', {"Retry-After": when}
+    )
+    client, _, sleeps = client_for([limited, OK])
+    held: list[float] = []
+    client.budget.hold = held.append  # type: ignore[method-assign]
+    assert client.call_list("UsersList") == [{"ID": "1"}]
+    assert len(held) == 1
+    assert 20 < held[0] <= 30
+    assert sleeps == []
+
+
+def test_the_client_takes_the_users_settings_from_the_config() -> None:
+    config = {
+        "api_token": "secret-token",
+        "api_url": "http://127.0.0.1:1/onpipeline",
+        "max_request_tries": 3,
+        "request_timeout": 4,
+        "onpipeline_requests_per_minute": 0,
+        "timezone": "Europe/Rome",
+    }
+    client = OnpipelineClient.from_config(config)
+    assert (client.max_tries, client.timeout, client.timezone) == (3, 4.0, "Europe/Rome")
+    assert client.budget.limit == 0
+    target = OnpipelineClient.from_config(
+        {**config, "onpipeline_requests_per_minute": 30}, timezone_setting=None
+    )
+    assert (target.timezone, target.budget.limit) == ("UTC", 30)
+    default = OnpipelineClient.from_config({"api_token": "t"})
+    assert default.budget.limit == api.REQUESTS_PER_MINUTE
 
 
 def test_a_long_wait_is_announced_with_what_it_waits_for(
@@ -192,7 +234,7 @@ def test_a_long_wait_is_announced_with_what_it_waits_for(
     limited = FakeResponse(
         429, b'{"Error":{"Code":"429","Message":"Too Many Requests"}}', {"Retry-After": "12"}
     )
-    client, _, _ = client_for([limited, OK])
+    client, _, _ = client_for([limited, OK], policy=RetryPolicy(tries=6))
     held: list[float] = []
     client.budget.hold = held.append  # type: ignore[method-assign]
     with caplog.at_level(logging.INFO, logger="crm_api.onpipeline"):
