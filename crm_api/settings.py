@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from jsonschema.validators import validator_for
 from singer_sdk import typing as th
 
 from crm_api.onpipeline import REQUESTS_PER_MINUTE
@@ -213,3 +214,19 @@ def with_renamed_settings(config: Mapping[str, Any], schema: Mapping[str, Any]) 
         if old in config and not explicitly_set(config, schema, new):
             renamed[new] = config[old]
     return renamed
+
+
+def renamed_setting_problems(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """One line per old setting name whose value the new name's declaration refuses (the SDK
+    checks only the declared names, and an old name's value is used in its place)."""
+    problems = []
+    for old, new in RENAMED_SETTINGS.items():
+        declared = (schema.get("properties") or {}).get(new)
+        if old not in config or declared is None or explicitly_set(config, schema, new):
+            continue
+        for error in validator_for(declared)(declared).iter_errors(config[old]):
+            problems.append(
+                f"setting {old} (now called {new}): {error.message}; give {new} a valid value"
+            )
+            break
+    return problems

@@ -217,6 +217,8 @@ class TargetCRM(SeamedTarget):
     def run(self) -> Run:
         # An old setting name still works for now (one warning line names the new one).
         config = shared.with_renamed_settings(self.config, self.config_jsonschema)
+        if problems := shared.renamed_setting_problems(self.config, self.config_jsonschema):
+            raise TargetSetupError(problems[0])
         provider = PROVIDERS[config["provider"]]
         workers = max(1, int(config.get("max_concurrent_requests") or 8))
         timeout = float(config.get("request_timeout") or 60)

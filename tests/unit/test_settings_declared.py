@@ -250,6 +250,19 @@ def test_the_new_name_wins_over_the_old_one_and_the_line_says_so() -> None:
     assert shared.with_renamed_settings(config, schema)["onpipeline_requests_per_minute"] == 30
 
 
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_an_old_name_with_a_value_the_new_one_refuses_is_one_line() -> None:
+    config, schema = target_config(requests_per_minute="abc")
+    assert shared.renamed_setting_problems(config, schema) == [
+        "setting requests_per_minute (now called onpipeline_requests_per_minute): 'abc' is not "
+        "of type 'integer', 'null'; give onpipeline_requests_per_minute a valid value"
+    ]
+    config, schema = target_config(requests_per_minute=-1)
+    (line,) = shared.renamed_setting_problems(config, schema)
+    assert "-1 is less than the minimum of 0" in line
+    assert shared.renamed_setting_problems(*target_config(requests_per_minute=0)) == []
+
+
 def test_the_tap_names_the_new_name_of_a_setting_it_never_had() -> None:
     schema = {"properties": {"onpipeline_requests_per_minute": {"default": 60}}}
     (line,) = unknown_settings("tap-crm", {"requests_per_minute": 0}, schema)
