@@ -294,9 +294,16 @@ def _bool(value: Any) -> Any:
 
 
 def _contacts(value: Any) -> list[dict[str, Any]]:
-    """emails/phones from a string, a list of strings or the API's list of objects."""
+    """emails/phones from a string, a list of strings or the API's list of objects, or that
+    list as JSON text (a CSV cell, a warehouse JSON column, a stream map's ``json.dumps``:
+    stream-map expressions cannot declare a list)."""
     if value is None:
         return []
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise RefusedError(f"'{value[:80]}' is neither an address nor a JSON list") from None
     items = value if isinstance(value, list) else [value]
     out: list[dict[str, Any]] = []
     for item in items:
@@ -436,6 +443,103 @@ def _api_message(response: requests.Response) -> str:
     return str(body)[:500]
 
 
+# Fields a record may give by name instead of by this account's id (a migration from another
+# CRM, a warehouse table): name field -> (the id field it fills, what it names).
+BY_NAME = {
+    "owner_email": ("owner_id", "user"),
+    "user_email": ("user_id", "user"),  # a note's author
+    "pipeline_name": ("pipeline_id", "pipeline"),
+    "stage_name": ("stage_id", "stage"),
+}
+NAMED_BY = {
+    "deals": ("owner_email", "pipeline_name", "stage_name"),
+    "persons": ("owner_email",),
+    "organizations": ("owner_email",),
+    "activities": ("owner_email",),
+    "products": ("owner_email",),
+    "notes": ("user_email",),
+}
+
+
+class AccountDirectory:
+    """This account's users, pipelines and stages by email and name, read once per load, so
+    a record can name them the way the other CRM does (ids differ between accounts)."""
+
+    def __init__(self, account: PipedriveDestination) -> None:
+        self.account = account
+        self._lock = threading.Lock()
+        self._users: dict[str, list[int]] | None = None
+        self._pipelines: dict[str, list[int]] | None = None
+        self._stages: dict[tuple[int, str], list[int]] | None = None
+
+    def user_id(self, email: Any) -> int:
+        with self._lock:
+            if self._users is None:
+                self._users = {}
+                for user in self.account.iter_v1_list("/v1/users"):
+                    if user.get("active_flag") is not False and user.get("email"):
+                        self._users.setdefault(_folded(user["email"]), []).append(int(user["id"]))
+            found = self._users.get(_folded(email), [])
+        return _one(found, f"no active Pipedrive user has the email '{email}'", "users")
+
+    def pipeline_id(self, name: Any) -> int:
+        with self._lock:
+            if self._pipelines is None:
+                self._pipelines = {}
+                for item in self.account.iter_list("/api/v2/pipelines"):
+                    if not item.get("is_deleted"):
+                        self._pipelines.setdefault(_folded(item["name"]), []).append(item["id"])
+            found = self._pipelines.get(_folded(name), [])
+        return _one(found, f"Pipedrive has no pipeline named '{name}'", "pipelines")
+
+    def stage_id(self, pipeline_id: int, name: Any, pipeline: Any) -> int:
+        with self._lock:
+            if self._stages is None:
+                self._stages = {}
+                for item in self.account.iter_list("/api/v2/stages"):
+                    if not item.get("is_deleted"):
+                        key = (int(item["pipeline_id"]), _folded(item["name"]))
+                        self._stages.setdefault(key, []).append(item["id"])
+            found = self._stages.get((pipeline_id, _folded(name)), [])
+        return _one(found, f"Pipedrive pipeline '{pipeline}' has no stage named '{name}'", "stages")
+
+
+def _folded(text: Any) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def _one(found: list[int], missing: str, what: str) -> int:
+    if not found:
+        raise RefusedError(missing)
+    if len(found) > 1:
+        raise RefusedError(f"{missing.split(' has ')[0]}: several {what} match ({found})")
+    return found[0]
+
+
+def resolve_names(
+    stream: str, record: Mapping[str, Any], body: dict[str, Any], directory: AccountDirectory
+) -> None:
+    """owner_email, user_email, pipeline_name, stage_name -> the ids they name in this account
+    (an id given alongside wins); none found rejects the record with what is missing."""
+    names = {n: record.get(n) for n in NAMED_BY.get(stream, ()) if record.get(n) not in (None, "")}
+    for name in names:
+        body.pop(name, None)
+    for name in ("owner_email", "user_email"):
+        field_name = BY_NAME[name][0]
+        if name in names and body.get(field_name) is None:
+            body[field_name] = directory.user_id(names[name])
+    pipeline = names.get("pipeline_name")
+    if pipeline is not None and body.get("pipeline_id") is None:
+        body["pipeline_id"] = directory.pipeline_id(pipeline)
+    stage = names.get("stage_name")
+    if stage is not None and body.get("stage_id") is None:
+        if body.get("pipeline_id") is None:
+            raise RefusedError(f"stage_name '{stage}' needs pipeline_name or pipeline_id")
+        body["stage_id"] = directory.stage_id(
+            int(body["pipeline_id"]), stage, pipeline or body["pipeline_id"]
+        )
+
+
 class EntityV2(EntityWriter):
     """deals, persons, organizations, activities, products."""
 
@@ -446,6 +550,7 @@ class EntityV2(EntityWriter):
         self.stream = stream
         self.spec = ENTITIES[stream]
         self.required = self.spec.required
+        self.directory = AccountDirectory(account)
 
     @cached_property
     def _custom(self) -> dict[str, CustomField]:
@@ -477,6 +582,8 @@ class EntityV2(EntityWriter):
                 continue
             if name in spec.writable:
                 body[name] = self._value(name, value)
+            elif name in NAMED_BY.get(self.stream, ()):
+                continue  # resolved below
             elif name in self._custom:
                 self._put_custom(custom, name, value)
             elif name in ("email", "phone") and self.stream == "persons":
@@ -515,6 +622,7 @@ class EntityV2(EntityWriter):
             body["participants"] = [{"person_id": record["person_id"], "primary": True}]
         if custom:
             body["custom_fields"] = custom
+        resolve_names(self.stream, record, body, self.directory)
         return body
 
     def _value(self, name: str, value: Any) -> Any:
@@ -693,11 +801,12 @@ class Notes(EntityWriter):
 
     def __init__(self, account: PipedriveDestination) -> None:
         self.account = account
+        self.directory = AccountDirectory(account)
 
     def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {}
         for name, value in record.items():
-            if name == "id" or name.startswith("_sdc_"):
+            if name in ("id", "user_email") or name.startswith("_sdc_"):
                 continue
             if name not in NOTE_WRITABLE:
                 self.account.warn_once("notes", name, "is not writable through /v1/notes")
@@ -712,6 +821,7 @@ class Notes(EntityWriter):
                 body[name] = _as_int(value)
             else:
                 body[name] = plain(value)
+        resolve_names("notes", record, body, self.directory)
         return body
 
     def resolve_references(self, body: dict[str, Any], resolve: Resolve) -> None:
