@@ -238,7 +238,9 @@ class TargetCRM(SeamedTarget):
             provider=config["provider"],
             writer_for=writer_for,
             order=provider.ORDER,
-            idmap=IdMap(config.get("id_map_path"), config["provider"], dry_run=dry_run),
+            idmap=IdMap(
+                config.get("id_map_path"), config["provider"], dry_run=dry_run, account=config
+            ),
             report=Report(config.get("rejected_records_path"), dry_run=dry_run),
             waiting=WaitingRoom(),
             executor=ThreadPoolExecutor(workers, thread_name_prefix="target-crm"),

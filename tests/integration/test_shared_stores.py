@@ -250,7 +250,7 @@ def test_rejected_records_land_in_the_table_with_their_reasons_and_the_run_id(
 def test_a_load_through_a_shared_map_is_updated_not_created_again_from_a_new_folder(
     sandbox: SandboxHandle, db: str
 ) -> None:
-    config = pipedrive_config(sandbox, id_map_path=db + "#acme")
+    config = pipedrive_config(sandbox, id_map_path=db)  # the account: api_url and token
     people = [{"customer_id": f"c{i}", "name": f"Shared {i}"} for i in range(6)]
     text = singer("persons", people, key_properties=["customer_id"], schema=PERSONS)
     _, first = run_target(config, text)
