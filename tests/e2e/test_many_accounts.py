@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -386,6 +387,20 @@ def test_the_hourly_schedule_asks_for_one_run_per_account_tagged_for_the_queue(
 def test_a_bad_account_list_says_what_to_change(entry: dict[str, Any], says: str) -> None:
     with pytest.raises(AccountListError, match=says):
         parse_accounts({"accounts": [entry]})
+
+
+def test_dagster_loads_the_code_location_as_dagster_dev_would() -> None:
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "orchestrate"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=RUN_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Validation successful for code location orchestrate" in result.stdout + result.stderr
 
 
 def test_the_shipped_account_lists_load() -> None:
