@@ -10,13 +10,16 @@ target stores ``(stream, source key) -> CRM id`` here, so that
   translated into the CRM's ids.
 
 SQLite, one file the user names (``id_map_path``); without a path the map lives in memory
-for one run. One connection guarded by a lock: sinks drain in parallel threads.
+for one run. Or a ``postgresql://`` URI: one table per target account in a database every
+worker of an orchestrator shares (``PostgresIdStore``; docs/shared-stores.md). One
+connection guarded by a lock either way: sinks drain in parallel threads.
 
 A create is marked *pending* (committed) before it is sent and the mark is replaced by the
 CRM id when the answer comes. A run killed with creates in flight leaves their marks: the API
 may apply those creates after the run died, so the next run looks for them in the CRM (once
 they have had time to land) before creating again. Without the mark they would be created
-twice.
+twice. In PostgreSQL the mark is also a claim: a worker that finds another live worker's
+claim waits for that create's answer instead of sending its own.
 """
 
 from __future__ import annotations
