@@ -21,6 +21,7 @@ from target_crm.entities import WaitError
 from target_crm.idmap import IdMap
 from tests.integration.test_target_support import (
     counts,
+    onpipeline_config,
     pd_all,
     pipedrive_config,
     run_cli,
@@ -265,3 +266,15 @@ def test_a_load_through_a_shared_map_is_updated_not_created_again_from_a_new_fol
     (table,) = rows(db, "SELECT table_name FROM crm_id_maps")
     assert sandbox.api_token not in str(table[0])
     assert rows(db, f"SELECT count(*) FROM {table[0]} WHERE crm_id IS NOT NULL") == [(6,)]
+
+
+def test_onpipeline_loads_share_the_map_as_well(sandbox: SandboxHandle, db: str) -> None:
+    config = onpipeline_config(sandbox, id_map_path=db)
+    people = [{"key": f"op{i}", "FirstName": "Op", "LastName": f"Shared{i}"} for i in range(4)]
+    text = singer("persons", people, key_properties=["key"])
+    _, first = run_target(config, text)
+    assert counts(first, "persons")["created"] == 4
+    _, again = run_target(config, text)
+    assert counts(again, "persons")["created"] == 0
+    (table,) = rows(db, "SELECT table_name FROM crm_id_maps WHERE provider = 'onpipeline'")
+    assert str(table[0]).startswith("crm_ids_onpipeline_")
