@@ -106,15 +106,6 @@ class TapProbe(SeamedTap):
         self.stops = [*getattr(self, "stops", []), signum]
 
 
-@pytest.fixture
-def own_signal_handlers() -> Iterator[None]:
-    """The plugins install SIGTERM/SIGINT handlers in this process: put pytest's back."""
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for signum, handler in saved.items():
-        signal.signal(signum, handler)
-
-
 def state_lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 

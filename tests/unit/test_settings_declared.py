@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import ast
 import json
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -267,12 +265,3 @@ def test_the_tap_names_the_new_name_of_a_setting_it_never_had() -> None:
     schema = {"properties": {"onpipeline_requests_per_minute": {"default": 60}}}
     (line,) = unknown_settings("tap-crm", {"requests_per_minute": 0}, schema)
     assert line.endswith("did you mean onpipeline_requests_per_minute?")
-
-
-@pytest.fixture
-def own_signal_handlers() -> Iterator[None]:
-    """A plugin installs SIGTERM/SIGINT handlers in this process: put pytest's back."""
-    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for signum, handler in saved.items():
-        signal.signal(signum, handler)
