@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import psycopg
 
 SCHEMES = ("postgresql", "postgres")
+SCHEMA_LOCK = 0x435253  # advisory-lock namespace: creating the stores' tables
 INSTALL_HINT = "pip install 'crm-singer[postgres]' (or psycopg[binary])"
 
 
@@ -97,6 +98,18 @@ def connect(uri: str, setting: str) -> psycopg.Connection:
             f"{setting} {shown_store(uri)}: cannot connect to PostgreSQL ({reason[:200]}); "
             "check the host, database, user and password in the URI"
         ) from None
+
+
+def create_tables(conn: psycopg.Connection, *statements: str) -> None:
+    """Run ``CREATE ... IF NOT EXISTS`` statements one process at a time: two first runs
+    creating one table at the same moment would collide in the catalog (a unique violation
+    on ``pg_type``) although both said IF NOT EXISTS."""
+    conn.execute("SELECT pg_advisory_lock(%s, 0)", (SCHEMA_LOCK,))
+    try:
+        for statement in statements:
+            conn.execute(statement)  # our own literal DDL
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, 0)", (SCHEMA_LOCK,))
 
 
 def table_name(prefix: str, *parts: str) -> str:

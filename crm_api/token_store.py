@@ -129,16 +129,20 @@ class PostgresTokenStore:
                 conn,
                 "CREATE TABLE IF NOT EXISTS crm_oauth_tokens (app_key text PRIMARY KEY, "
                 "refresh_token text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
+                tables=True,
             )
             self._ready = True
         return conn
 
-    def _run(self, conn: Any, query: str, args: tuple[Any, ...] = ()) -> Any:
+    def _run(
+        self, conn: Any, query: str, args: tuple[Any, ...] = (), *, tables: bool = False
+    ) -> Any:
         import psycopg
 
         try:
-            return conn.execute(query, args)
-        except psycopg.errors.UniqueViolation:  # two first runs creating the table at once
+            if tables:  # a CREATE, one process at a time
+                postgres.create_tables(conn, query)
+                return None
             return conn.execute(query, args)
         except psycopg.Error as exc:
             raise TokenStoreError(

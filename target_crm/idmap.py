@@ -331,12 +331,11 @@ class PostgresIdStore:
             "CREATE TABLE IF NOT EXISTS {t} (stream text NOT NULL, "
             "source_key text NOT NULL, crm_id text, claimed_by integer, "
             "sent_at double precision, updated_at timestamptz NOT NULL DEFAULT now(), "
-            "PRIMARY KEY (stream, source_key))"
-        )
-        self._sql(
+            "PRIMARY KEY (stream, source_key));"
             "CREATE TABLE IF NOT EXISTS crm_id_maps (table_name text PRIMARY KEY, "
             "provider text NOT NULL, api_host text, account text, "
-            "created_at timestamptz NOT NULL DEFAULT now())"
+            "created_at timestamptz NOT NULL DEFAULT now())",
+            tables=True,
         )
         self._sql(
             "INSERT INTO crm_id_maps (table_name, provider, api_host, account) "
@@ -353,26 +352,26 @@ class PostgresIdStore:
     def __repr__(self) -> str:
         return f"PostgresIdStore({postgres.shown_store(self.uri)!r}, {self.table!r})"
 
-    def _sql(self, query: str, args: tuple[Any, ...] = ()) -> Any:
+    def _sql(self, query: str, args: tuple[Any, ...] = (), *, tables: bool = False) -> Any:
+        """Run ``query`` ({t}, {live}, {dead} filled in); ``tables``: it is a ``;``-separated
+        list of CREATEs, run one process at a time."""
         import psycopg
 
         dead = self.DEAD.format(me=self._worker, live=self.LIVE)
         query = query.format(t=self.table, live=self.LIVE, dead=dead)
         with self._lock:
-            for attempt in (1, 2):
-                try:
-                    return self._db.execute(query, args)
-                except psycopg.errors.UniqueViolation:  # two first runs creating one table
-                    if attempt == 2 or not query.startswith("CREATE"):
-                        raise
-                except psycopg.Error as exc:
-                    reason = postgres.without_secrets(str(exc), self.uri)[:200]
-                    raise IdMapStoreError(
-                        f"id_map_path {postgres.shown_store(self.uri)}: the shared id map "
-                        f"failed ({type(exc).__name__}: {reason}); the load stops, run again "
-                        "when the database is back (what was written is remembered)"
-                    ) from None
-        raise AssertionError("unreachable")
+            try:
+                if tables:
+                    postgres.create_tables(self._db, *query.split(";"))
+                    return None
+                return self._db.execute(query, args)
+            except psycopg.Error as exc:
+                reason = postgres.without_secrets(str(exc), self.uri)[:200]
+                raise IdMapStoreError(
+                    f"id_map_path {postgres.shown_store(self.uri)}: the shared id map "
+                    f"failed ({type(exc).__name__}: {reason}); the load stops, run again "
+                    "when the database is back (what was written is remembered)"
+                ) from None
 
     @staticmethod
     def _key(key: str) -> str:

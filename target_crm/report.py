@@ -51,29 +51,26 @@ class RejectionTable:
             "CREATE TABLE IF NOT EXISTS crm_rejected_records (id bigserial PRIMARY KEY, "
             "run_id text NOT NULL, account text, stream text NOT NULL, source_key text, "
             "reason text NOT NULL, api_message text, status integer, record jsonb NOT NULL, "
-            "rejected_at timestamptz NOT NULL DEFAULT now())"
-        )
-        self._sql(
+            "rejected_at timestamptz NOT NULL DEFAULT now());"
             "CREATE INDEX IF NOT EXISTS crm_rejected_records_run "
-            "ON crm_rejected_records (run_id, stream)"
+            "ON crm_rejected_records (run_id, stream)",
+            tables=True,
         )
 
-    def _sql(self, query: str, args: tuple[Any, ...] = ()) -> None:
+    def _sql(self, query: str, args: tuple[Any, ...] = (), *, tables: bool = False) -> None:
         import psycopg
 
-        for attempt in (1, 2):
-            try:
+        try:
+            if tables:  # CREATEs, one process at a time
+                postgres.create_tables(self._db, *query.split(";"))
+            else:
                 self._db.execute(query, args)
-                return
-            except psycopg.errors.UniqueViolation:  # two first runs creating the table at once
-                if attempt == 2 or not query.startswith("CREATE"):
-                    raise
-            except psycopg.Error as exc:
-                reason = postgres.without_secrets(str(exc), self.uri)[:200]
-                raise RejectionStoreError(
-                    f"rejected_records_path {postgres.shown_store(self.uri)}: a rejected record "
-                    f"could not be stored ({type(exc).__name__}: {reason})"
-                ) from None
+        except psycopg.Error as exc:
+            reason = postgres.without_secrets(str(exc), self.uri)[:200]
+            raise RejectionStoreError(
+                f"rejected_records_path {postgres.shown_store(self.uri)}: a rejected record "
+                f"could not be stored ({type(exc).__name__}: {reason})"
+            ) from None
 
     def add(self, entry: dict[str, Any], source_key: str | None) -> None:
         # PostgreSQL's jsonb holds no NUL character: shown as U+FFFD instead

@@ -19,6 +19,7 @@ from crm_api.token_store import open_token_store
 from crm_sandbox.testing import SandboxHandle
 from target_crm.entities import WaitError
 from target_crm.idmap import IdMap
+from target_crm.report import Report
 from tests.integration.test_target_support import (
     counts,
     onpipeline_config,
@@ -45,6 +46,30 @@ def server() -> Iterator[str]:
 def db(server: str) -> Iterator[str]:
     with fresh_database(server) as uri:
         yield uri
+
+
+def test_first_runs_starting_together_create_the_tables_once_without_an_error(db: str) -> None:
+    """CREATE TABLE IF NOT EXISTS from two sessions at once can still collide in the catalog."""
+    start = threading.Barrier(6)
+    failures: list[BaseException] = []
+
+    def first_run() -> None:
+        start.wait()
+        try:
+            IdMap(db, "pipedrive", account=ACCOUNT).close()
+            Report(db).close()
+            open_token_store(db, client_id="app").load()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_run) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    names = {r[0] for r in rows(db, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"crm_id_maps", "crm_rejected_records", "crm_oauth_tokens"} <= names
 
 
 def test_two_workers_racing_for_the_same_keys_create_each_once(db: str) -> None:
@@ -90,6 +115,7 @@ def test_two_workers_racing_for_the_same_keys_create_each_once(db: str) -> None:
 KILLED_WORKER = """
 import sys, time
 from target_crm.idmap import IdMap
+from target_crm.report import Report
 ids = IdMap(sys.argv[1], "pipedrive", account={"api_url": "http://127.0.0.1:1", "api_token": "tok"})
 ids.put("persons", "done", "7")
 ids.mark_pending("persons", "in-flight")
