@@ -310,26 +310,32 @@ class OAuthAuth(AuthBase):
                 self._refresh()
 
     def _refresh(self) -> None:
-        with self._store.locked() if self._store else contextlib.nullcontext():
-            if self._store:
-                stored = _load(self._store)
-                if stored:
-                    self._refresh_token = stored  # another process may have rotated it
-            assert self._refresh_token is not None
-            data = exchange_token(
-                self.token_url,
-                self._client_id,
-                self._client_secret,
-                {"grant_type": "refresh_token", "refresh_token": self._refresh_token},
-                policy=self._policy,
-            )
-            new_refresh = data.get("refresh_token")
-            if isinstance(new_refresh, str) and new_refresh and new_refresh != self._refresh_token:
-                self._refresh_token = new_refresh
+        # A store that fails mid-refresh (a database gone away) is one line, like one that
+        # fails to load: the user fixes oauth_token_file, not our code.
+        try:
+            with self._store.locked() if self._store else contextlib.nullcontext():
                 if self._store:
-                    self._store.save(new_refresh)
-                if self._on_rotate:
-                    self._on_rotate()
+                    stored = _load(self._store)
+                    if stored:
+                        self._refresh_token = stored  # another process may have rotated it
+                assert self._refresh_token is not None
+                data = exchange_token(
+                    self.token_url,
+                    self._client_id,
+                    self._client_secret,
+                    {"grant_type": "refresh_token", "refresh_token": self._refresh_token},
+                    policy=self._policy,
+                )
+                new_refresh = data.get("refresh_token")
+                rotated = isinstance(new_refresh, str) and new_refresh != self._refresh_token
+                if rotated and new_refresh:
+                    self._refresh_token = new_refresh
+                    if self._store:
+                        self._store.save(new_refresh)
+                    if self._on_rotate:
+                        self._on_rotate()
+        except TokenStoreError as exc:
+            raise PipedriveError(str(exc)) from None
         self._access_token = str(data["access_token"])
         try:
             lifetime = float(data.get("expires_in") or 3600)

@@ -89,10 +89,12 @@ PIPEDRIVE_OAUTH: list[th.Property] = [
     th.Property(
         "oauth_token_file",
         th.StringType,
-        description="Pipedrive OAuth: a file where the current refresh token is kept. Pipedrive "
-        "may hand out a new refresh token on every refresh; tap and target write it here (mode "
-        "0600) and read it on the next run, so it wins over refresh_token. Tap and target may "
-        "share one file. `crm-oauth` creates it. Required with OAuth.",
+        description="Pipedrive OAuth: where the current refresh token is kept. Pipedrive may "
+        "hand out a new refresh token on every refresh; tap and target write it here and read "
+        "it on the next run, so it wins over refresh_token. A file (mode 0600; `crm-oauth` "
+        "creates it; tap and target may share one), or a postgresql:// URI shared by every "
+        "machine running the account (add #<account> when one app serves several companies; "
+        "see docs/shared-stores.md). Required with OAuth.",
     ),
     th.Property(
         "oauth_url",

@@ -168,9 +168,11 @@ class TargetCRM(SeamedTarget):
         th.Property(
             "id_map_path",
             th.StringType,
-            description="SQLite file that remembers which CRM id each source key was written "
+            description="Where the target remembers which CRM id each source key was written "
             "to, so re-runs update instead of creating again and references between streams "
-            "resolve. Without it the map lasts one run.",
+            "resolve: a SQLite file (one machine), or a postgresql:// URI shared by every worker "
+            "(one table per account; add #<account> to name it; see docs/shared-stores.md). "
+            "Without it the map lasts one run.",
         ),
         th.Property(
             "dry_run",
@@ -182,8 +184,9 @@ class TargetCRM(SeamedTarget):
         th.Property(
             "rejected_records_path",
             th.StringType,
-            description="JSON Lines file that receives every rejected record with the reason "
-            "and the API's message (appended to). Without it rejects are only counted.",
+            description="Where every rejected record goes with the reason and the API's "
+            "message: a JSON Lines file (appended to), or a postgresql:// URI (rows of table "
+            "crm_rejected_records, with the run id). Without it rejects are only counted.",
         ),
         th.Property(
             "max_rejected_records",

@@ -192,6 +192,22 @@ def test_oauth_401_refreshes_once_per_rejected_token(
     assert len(server.calls) == 2
 
 
+class _StoreThatFailsToSave(FileTokenStore):
+    """A shared store whose database goes away between reading and writing the token."""
+
+    def save(self, refresh_token: str) -> None:
+        raise TokenStoreError("oauth_token_file postgresql://crm:***@db/crm: connection lost")
+
+
+def test_a_store_failing_mid_refresh_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "exchange_token", _FakeTokenServer())
+    auth = api.OAuthAuth("u", "c", "s", "r-1", _StoreThatFailsToSave(tmp_path / "t.json"))
+    with pytest.raises(api.PipedriveError, match=r"oauth_token_file .*connection lost"):
+        auth.access_token()
+
+
 class _FakeTime:
     def __init__(self) -> None:
         self.now = 0.0
