@@ -314,6 +314,18 @@ def _contacts(value: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _address(text: str) -> dict[str, Any]:
+    if not text.lstrip().startswith("{"):
+        return {"value": text}
+    try:
+        parts = json.loads(text)
+    except ValueError:
+        return {"value": text}
+    if not isinstance(parts, Mapping) or not parts.get("value"):
+        raise RefusedError("address: a JSON object needs its one-line form in 'value'")
+    return {k: plain(v) for k, v in parts.items() if v not in (None, "")}
+
+
 class PipedriveDestination:
     """The Pipedrive account a load writes to: the one client (``crm_api.pipedrive``), the
     account's custom fields, and the warnings already given. Shared by every writer."""
@@ -612,8 +624,15 @@ class EntityV2(EntityWriter):
                 body["name"] = " ".join(str(p) for p in parts if p)
         if self.stream == "organizations" and isinstance(body.get("address"), str):
             # v2 takes the address as an object whose only required part is `value`; a
-            # warehouse column usually holds the one-line form.
-            body["address"] = {"value": body["address"]}
+            # warehouse column usually holds the one-line form, a stream map its parts as
+            # JSON text ({"value": ..., "locality": ..., "postal_code": ...}).
+            body["address"] = _address(body["address"])
+        if self.stream == "activities" and "location" in body:
+            # v2 takes the location as an object ({"value": ...}), and no location as none
+            if body["location"] in (None, ""):
+                body.pop("location")
+            elif isinstance(body["location"], str):
+                body["location"] = {"value": body["location"]}
         if (
             self.stream == "activities"
             and record.get("person_id") is not None
@@ -743,7 +762,11 @@ class EntityV2(EntityWriter):
         data = (body or {}).get("data")
         if not data or data.get("is_deleted"):
             return None
-        return dict(data)
+        current = dict(data)
+        for name in ("due_time", "duration"):  # HH:MM:SS read, HH:MM sent (see _value)
+            if isinstance(current.get(name), str):
+                current[name] = current[name][:5]
+        return current
 
     def list_all(self) -> Iterator[dict[str, Any]]:
         return self.account.iter_list(self.spec.path)
