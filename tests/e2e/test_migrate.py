@@ -140,3 +140,42 @@ def test_onpipeline_to_pipedrive_the_two_accounts_mean_the_same(
             assert any(d.startswith(model) and f".{column}:" in d for d in everything), (
                 f"{model}.{column} is equal on both sides: take it off NOT_CARRIED"
             )
+
+
+def test_a_deal_whose_pipeline_stage_or_owner_pipedrive_lacks_is_rejected_saying_which(
+    meltano: MeltanoProject, sandbox: SandboxHandle
+) -> None:
+    sandbox.reset(size=SIZE)
+    tables = migration_tables(sandbox)
+    unmapped_user = next(iter(tables["owner_emails"]))
+    del tables["owner_emails"][unmapped_user]
+    tables["pipeline_names"] = {"Partner": "Partners"}  # "Sales Pipeline" has no Pipedrive twin
+    tables["stage_names"] = {}  # "Contatto" and the others keep their Onpipeline names
+    env = {"TAP_CRM__ONPIPELINE_TO_PIPEDRIVE_STREAM_MAP_CONFIG": json.dumps(tables)}
+
+    run = meltano.run("run", "crm-migrate", env=env, check=False)
+
+    assert run.returncode != 0
+    assert "records were rejected (max_rejected_records is 0)" in run.stderr
+    path = meltano.env["TARGET_CRM__PIPEDRIVE_MIGRATE_REJECTED_RECORDS_PATH"]
+    with open(path, encoding="utf-8") as lines:
+        rejected = [json.loads(line) for line in lines]
+    reasons = {r["source_key"]: r["reason"] for r in rejected if r["stream"] == "deals"}
+    deals = {d["DealID"]: d for d in onpipeline_records(sandbox, "deals")}
+    expected = {}
+    for deal_id, deal in deals.items():
+        if deal["OwnerID"] == unmapped_user:
+            expected[deal_id] = (
+                f"no active Pipedrive user has the email 'unmapped Onpipeline user {unmapped_user}'"
+            )
+        elif deal["Pipeline"] == "Sales Pipeline":
+            expected[deal_id] = "Pipedrive has no pipeline named 'Sales Pipeline'"
+        elif deal["Stage"] not in {"Lead in", "Qualified", "Demo"}:
+            stage = deal["Stage"]
+            expected[deal_id] = f"Pipedrive pipeline 'Partners' has no stage named '{stage}'"
+    assert reasons == expected
+    assert {"user", "pipeline", "stage"} <= {
+        next(w for w in ("user", "stage", "pipeline") if w in why) for why in expected.values()
+    }
+    created = summary_row(run.stderr, "deals")[0]
+    assert created == len(deals) - len(expected) > 0
