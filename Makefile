@@ -41,3 +41,26 @@ lint: venv
 
 test: lint meltano
 	bash scripts/test.sh
+
+# The one benchmark command (docs/performance.md): tap-crm and target-crm against crm-sandbox,
+# beside a minimal Singer SDK tap and singer-io tap-pipedrive 2.1.0 (its own venv: old pins).
+# Not part of `make test`. `bench` writes the table and chart into docs/; `bench-quick` only
+# into output/bench/ (small sizes, a few minutes).
+.PHONY: bench bench-quick
+PEERS_VENV ?= .venv-peers
+TAP_PIPEDRIVE_SPEC ?= tap-pipedrive==2.1.0
+
+$(PEERS_VENV)/.installed:
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet '$(TAP_PIPEDRIVE_SPEC)'
+	touch $@
+
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(BIN)/.bench-installed $(PEERS_VENV)/.installed
+	$(BIN)/python benchmarks/bench.py --docs
+
+bench-quick: $(BIN)/.bench-installed $(PEERS_VENV)/.installed
+	$(BIN)/python benchmarks/bench.py --quick
