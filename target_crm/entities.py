@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import itertools
+import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ class EntityWriter(abc.ABC):
     required: Sequence[Sequence[str]] = ()  # API fields a create needs; inner = "one of"
     updatable: bool = True
     is_link: bool = False  # a relation (a follower) rather than a record with its own id
+    # True when a record as ``list_all`` gives it can stand for ``fetch``'s answer, so an
+    # update after a listing needs no GET first (see :meth:`update_known`).
+    compares_listed: bool = False
 
     @abc.abstractmethod
     def body(self, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,6 +89,13 @@ class EntityWriter(abc.ABC):
     @abc.abstractmethod
     def update(self, crm_id: str, body: dict[str, Any]) -> str | None:
         """``"updated"`` or ``"unchanged"``; None when the record does not exist."""
+
+    def update_known(
+        self, crm_id: str, body: dict[str, Any], current: dict[str, Any]
+    ) -> str | None:
+        """:meth:`update` when the record's current state is known (listed this run): only
+        what differs is sent. Writers that cannot compare a listed record fetch as usual."""
+        return self.update(crm_id, body)
 
     def find_applied(self, body: dict[str, Any]) -> str | None:
         """The CRM id of a record equal to ``body`` written lately (a create whose answer was
@@ -130,6 +141,11 @@ class MatchIndex:
     Pipedrive search limits (10 requests per 2 s) would make the slowest part of a load.
     Keys compare as trimmed, case-folded text. Per-key locks make "look up, then create"
     atomic, so two records with the same key in one load never both create.
+
+    With ``keep_listed`` the listed records are kept too (as compact JSON, a fraction of the
+    dicts' size): an update compares against them instead of fetching the record first, so
+    an update by match key costs its PATCH only, and an unchanged record nothing. A record
+    this run changed is dropped from them (:meth:`changed`); the next update of it fetches.
     """
 
     def __init__(
@@ -138,6 +154,7 @@ class MatchIndex:
         self.fields = tuple(fields)
         self._getters = list(getters)
         self._ids: dict[tuple[str, ...], set[str]] | None = None
+        self._listed: dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[tuple[str, ...], threading.Lock] = {}
 
@@ -155,15 +172,40 @@ class MatchIndex:
         self,
         records: Callable[[], Iterator[dict[str, Any]]],
         id_of: Callable[[dict[str, Any]], str],
+        *,
+        keep_listed: bool = False,
     ) -> None:
         with self._lock:
             if self._ids is not None:
                 return
             ids: dict[tuple[str, ...], set[str]] = {}
+            listed: dict[str, bytes] = {}
             for record in records():
+                crm_id = id_of(record)
                 for key in self.keys_of(record):
-                    ids.setdefault(key, set()).add(id_of(record))
-            self._ids = ids
+                    ids.setdefault(key, set()).add(crm_id)
+                if keep_listed:
+                    listed[crm_id] = json.dumps(record, separators=(",", ":")).encode()
+            self._ids, self._listed = ids, listed
+
+    @property
+    def loaded(self) -> bool:
+        with self._lock:
+            return self._ids is not None
+
+    def listed(self, crm_id: str) -> dict[str, Any] | None:
+        """The record as this run listed it, unless this run changed it since (or never saw it)."""
+        with self._lock:
+            text = self._listed.get(crm_id)
+        if text is None:
+            return None
+        record: dict[str, Any] = json.loads(text)
+        return record
+
+    def changed(self, crm_id: str) -> None:
+        """``crm_id`` was written: what the listing showed of it is no longer true."""
+        with self._lock:
+            self._listed.pop(crm_id, None)
 
     def lookup(self, keys: Sequence[tuple[str, ...]]) -> set[str]:
         with self._lock:

@@ -760,13 +760,7 @@ class EntityV2(EntityWriter):
     def fetch(self, crm_id: str) -> dict[str, Any] | None:
         body = self.account.get_json(f"{self.spec.path}/{_numeric(crm_id)}", data="record")
         data = (body or {}).get("data")
-        if not data or data.get("is_deleted"):
-            return None
-        current = dict(data)
-        for name in ("due_time", "duration"):  # HH:MM:SS read, HH:MM sent (see _value)
-            if isinstance(current.get(name), str):
-                current[name] = current[name][:5]
-        return current
+        return _as_fetched(data) if data else None
 
     def list_all(self) -> Iterator[dict[str, Any]]:
         return self.account.iter_list(self.spec.path)
@@ -791,9 +785,21 @@ class EntityV2(EntityWriter):
             return None
         return "unchanged" if same(_comparable(body), current) else "updated"
 
+    compares_listed = True  # a v2 list item is the record as GET by id shows it
+
     def update(self, crm_id: str, body: dict[str, Any]) -> str | None:
+        return self._update_from(crm_id, body, self.fetch(crm_id))
+
+    def update_known(
+        self, crm_id: str, body: dict[str, Any], current: dict[str, Any]
+    ) -> str | None:
+        return self._update_from(crm_id, body, _as_fetched(current))
+
+    def _update_from(
+        self, crm_id: str, body: dict[str, Any], current: dict[str, Any] | None
+    ) -> str | None:
+        """PATCH what differs from ``current`` (None: the record does not exist)."""
         body = {k: v for k, v in body.items() if k not in self.spec.create_only}
-        current = self.fetch(crm_id)
         if current is None:
             return None
         if same(_comparable(body), current):
@@ -804,6 +810,17 @@ class EntityV2(EntityWriter):
         if response.status_code in (404, 410):
             return None
         return "updated"
+
+
+def _as_fetched(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A record as the API shows it, in the form the writers compare (None: deleted)."""
+    if item.get("is_deleted"):
+        return None
+    current = dict(item)
+    for name in ("due_time", "duration"):  # HH:MM:SS read, HH:MM sent (see _value)
+        if isinstance(current.get(name), str):
+            current[name] = current[name][:5]
+    return current
 
 
 _REFERENCE_TYPES = {"people": "persons", "org": "organizations"}  # custom fields holding ids

@@ -425,7 +425,11 @@ class CRMSink(BatchSink):
             if keys:
                 # creates a stopped run left in flight must land before the CRM is listed
                 run.until_landed(run.idmap.latest_pending(self.stream_name))
-                self.match.load(writer.list_all, lambda item: str(item[writer.id_field]))
+                self.match.load(
+                    writer.list_all,
+                    lambda item: str(item[writer.id_field]),
+                    keep_listed=writer.compares_listed and not run.dry_run,
+                )
                 with self.match.locked(keys):
                     found = self.match.lookup(keys)
                     if len(found) > 1:
@@ -475,7 +479,16 @@ class CRMSink(BatchSink):
             return "updated"
         if run.dry_run:
             return self.writer.would_update(crm_id, body)
-        return self.writer.update(crm_id, body)
+        # The listing this run made for its match keys shows the record as it is: no GET
+        # before the PATCH, and none at all when nothing changed. Without it: fetch first.
+        match = self.match
+        current = match.listed(crm_id) if match is not None else None
+        if match is None or current is None:
+            return self.writer.update(crm_id, body)
+        outcome = self.writer.update_known(crm_id, body, current)
+        if outcome != "unchanged":
+            match.changed(crm_id)
+        return outcome
 
     def _create(
         self, body: dict[str, Any], source_key: str | None, keys: list[tuple[str, ...]]
