@@ -27,13 +27,14 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+import yaml
 from dagster import DagsterInstance, ExecuteInProcessResult, build_schedule_context
 
 from crm_sandbox.testing import SandboxHandle
-from orchestrate.accounts import Account, AccountListError, parse_accounts
+from orchestrate.accounts import Account, AccountListError, load_accounts, parse_accounts
 from orchestrate.definitions import ACCOUNT_TAG, MeltanoProjectResource, build_definitions
 from tests.e2e.conftest import warehouse_env
-from tests.e2e.meltano_project import RUN_TIMEOUT, worker_project
+from tests.e2e.meltano_project import ROOT, RUN_TIMEOUT, worker_project
 from tests.e2e.warehouse import PostgresWarehouse
 
 pytestmark = pytest.mark.e2e
@@ -136,7 +137,6 @@ def _add_account(
 def fleet(
     meltano_installed: Path,
     pg_database: str,
-    sandbox_factory: Callable[..., SandboxHandle],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Fleet:
@@ -153,15 +153,9 @@ def fleet(
         "NO_COLOR": "1",
     }.items():
         monkeypatch.setenv(variable, value)
-    accounts: dict[str, Account] = {}
-    sandboxes: dict[str, SandboxHandle] = {}
-    add = _add_account
-    add(accounts, sandboxes, monkeypatch, "alpha", "pipedrive", sandbox_factory(size=12, seed=1))
-    add(accounts, sandboxes, monkeypatch, "beta", "pipedrive", sandbox_factory(size=8, seed=2))
-    add(accounts, sandboxes, monkeypatch, "gamma", "onpipeline", sandbox_factory(size=10, seed=3))
     workers = tmp_path / "workers"
     workers.mkdir()
-    fleet = Fleet(accounts, sandboxes, pg_database, meltano_installed, workers, monkeypatch)
+    fleet = Fleet({}, {}, pg_database, meltano_installed, workers, monkeypatch)
     # Deployment step, once: the system database's tables (three first runs at once would race
     # to create them).
     upgrade = worker_project(tmp_path / "deploy")
@@ -215,7 +209,16 @@ def batched_after(rows: dict[Any, dict[str, Any]], moment: Any) -> set[Any]:
     return {key for key, row in rows.items() if row["sdcbatchedat"] > moment}
 
 
-def test_three_accounts_fan_out_into_their_own_schemas_and_states(fleet: Fleet) -> None:
+def test_three_accounts_fan_out_into_their_own_schemas_and_states(
+    fleet: Fleet, sandbox_factory: Callable[..., SandboxHandle]
+) -> None:
+    for name, provider, size, seed in [
+        ("alpha", "pipedrive", 12, 1),
+        ("beta", "pipedrive", 8, 2),
+        ("gamma", "onpipeline", 10, 3),
+    ]:
+        sandbox = sandbox_factory(size=size, seed=seed)
+        _add_account(fleet.accounts, fleet.sandboxes, fleet.monkeypatch, name, provider, sandbox)
     names = sorted(fleet.accounts)
     started = time.monotonic()
     first = fleet.fan_out(names, "first")
@@ -333,7 +336,7 @@ def test_a_killed_worker_is_resumed_on_a_fresh_working_directory(
     assert set(saved["bookmarks"]) <= set(resumed["bookmarks"])
 
 
-def test_a_run_stopped_at_the_token_cap_is_a_retry_later_not_a_failure(
+def test_a_run_stopped_at_the_token_cap_is_a_retry_later_then_the_deal_history_job(
     fleet: Fleet, sandbox_factory: Callable[..., SandboxHandle]
 ) -> None:
     sandbox = sandbox_factory(size=12, seed=5)
@@ -355,23 +358,40 @@ def test_a_run_stopped_at_the_token_cap_is_a_retry_later_not_a_failure(
     done = fleet.states()[STATE_ID.format("capped")]["singer_state"]
     assert set(stopped["bookmarks"]) <= set(done["bookmarks"])
 
+    # The per-deal history, left out above, is its own job: its streams only, its own state.
+    history = fleet.run("capped", "capped-history", job="crm_accounts_deal_history")
+    assert history.success
+    tables = fleet.warehouse().tables("capped")
+    assert {"deal_flow", "deal_followers_changelog"} <= tables
+    flow_deals = {row["dealid"] for row in fleet.warehouse().rows("capped", "deal_flow")}
+    assert flow_deals
+    assert flow_deals <= set(fleet.warehouse().by_id("capped", "deals", "id"))  # its own deals
+    history_state = fleet.states()["prod:tap-crm--deal-history-to-target-postgres:capped"]
+    assert set(history_state["singer_state"]["bookmarks"]) & {"deal_flow"}
 
-def test_the_hourly_schedule_asks_for_one_run_per_account_tagged_for_the_queue(
-    fleet: Fleet,
-) -> None:
-    definitions = build_definitions(list(fleet.accounts.values()), fleet.worker("schedule"))
-    schedule = definitions.resolve_schedule_def("crm_accounts_hourly")
-    requests = list(
-        schedule.evaluate_tick(
-            build_schedule_context(
-                repository_def=definitions.get_repository_def(),
-                scheduled_execution_time=datetime(2026, 12, 1, 13, tzinfo=UTC),
-            )
-        ).run_requests
-        or []
+
+def test_the_hourly_schedule_asks_for_one_run_per_account_tagged_for_the_queue() -> None:
+    accounts = parse_accounts(
+        {
+            "accounts": [
+                {"name": name, "provider": "pipedrive", "api_token_env": "T"}
+                for name in ("alpha", "beta", "gamma")
+            ]
+        }
     )
-    assert sorted(r.partition_key or "" for r in requests) == sorted(fleet.accounts)
+    definitions = build_definitions(accounts, MeltanoProjectResource())
+    schedule = definitions.resolve_schedule_def("crm_accounts_hourly")
+    tick = build_schedule_context(
+        repository_def=definitions.get_repository_def(),
+        scheduled_execution_time=datetime(2026, 12, 1, 13, tzinfo=UTC),
+    )
+    requests = list(schedule.evaluate_tick(tick).run_requests or [])
+    assert sorted(r.partition_key or "" for r in requests) == ["alpha", "beta", "gamma"]
     assert all(r.tags[ACCOUNT_TAG] == r.partition_key for r in requests)
+    # The instance settings this relies on: one run per value of that tag.
+    rules = yaml.safe_load((ROOT / "orchestrate" / "dagster.yaml").read_text())
+    (rule,) = rules["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert rule == {"key": ACCOUNT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
 
 
 @pytest.mark.parametrize(
@@ -393,7 +413,7 @@ def test_dagster_loads_the_code_location_as_dagster_dev_would() -> None:
     dagster = Path(sys.executable).parent / "dagster"
     result = subprocess.run(
         [str(dagster), "definitions", "validate", "-m", "orchestrate"],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
@@ -404,11 +424,8 @@ def test_dagster_loads_the_code_location_as_dagster_dev_would() -> None:
 
 
 def test_the_shipped_account_lists_load() -> None:
-    root = Path(__file__).resolve().parents[2] / "orchestrate"
     for name in ("accounts.yml", "accounts.example.yml"):
-        from orchestrate.accounts import load_accounts
-
-        assert load_accounts(root / name), name
+        assert load_accounts(ROOT / "orchestrate" / name), name
 
 
 def test_an_unset_credential_variable_is_named_not_leaked() -> None:
