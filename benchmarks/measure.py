@@ -80,10 +80,10 @@ def pages(records: int, page: int = PAGE) -> int:
 
 
 def rate_floor(requests: int, per_window: int, window_s: float) -> float:
-    """Seconds a limit of ``per_window`` requests per ``window_s`` allows ``requests`` in, at its
-    steady rate (requests / allowed rate). A rolling window lets its first window's worth
-    through at once, so a short run can finish a little under this."""
-    if per_window <= 0:
+    """Seconds a limit of ``per_window`` requests per rolling ``window_s`` allows ``requests``
+    in: at its steady rate, requests / (per_window / window_s). Requests that all fit in one
+    window are not held back by the limit at all (0: then only latency is a floor)."""
+    if per_window <= 0 or requests <= per_window:
         return 0.0
     return requests / (per_window / window_s)
 
@@ -161,7 +161,7 @@ def summarize(
 COLUMNS = (
     ("scenario", 30),
     ("process", 16),
-    ("work", 24),
+    ("work", 16),
     ("wall s", 8),
     ("floor s", 8),
     ("floor/wall", 10),
@@ -184,6 +184,8 @@ def _cell(value: float | int | str | None, digits: int = 1) -> str:
 
 
 def cells(row: Row) -> list[str]:
+    if not row.runs:  # a process that cannot do this scenario: its reason, no figures
+        return [row.scenario, row.contender, row.work] + ["n/a"] * (len(COLUMNS) - 3)
     process = row.contender if row.exit == 0 else f"{row.contender} (exit {row.exit})"
     return [
         row.scenario,

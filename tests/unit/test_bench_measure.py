@@ -29,6 +29,9 @@ def test_the_rate_floor_is_the_requests_over_the_allowed_rate(measure: ModuleTyp
     assert measure.rate_floor(2001, 40, 2.0) == pytest.approx(100.05)
     assert measure.rate_floor(120, 60, 60.0) == pytest.approx(120.0)
     assert measure.rate_floor(500, 0, 2.0) == 0.0  # no limit, no rate floor
+    # what fits in one rolling window goes at once: the limit holds nothing back
+    assert measure.rate_floor(40, 40, 2.0) == 0.0
+    assert measure.rate_floor(11, 60, 60.0) == 0.0
 
 
 def test_pages_and_the_latency_floor(measure: ModuleType) -> None:
@@ -75,3 +78,11 @@ def test_a_failed_process_says_so_in_its_row(measure: ModuleType) -> None:
         "x", "singer-io 2.1.0", "", [run(measure, 2.0, exit_=2)], None, with_tokens=True
     )
     assert "singer-io 2.1.0 (exit 2)" in measure.table([row])
+
+
+def test_a_process_that_cannot_run_a_scenario_shows_n_a(measure: ModuleType) -> None:
+    row = measure.Row("followers", "singer-io 2.1.0", "no followers stream", 0, 0, 0.0, None,
+                      0, 0, None, None, 0.0, 0)  # fmt: skip
+    line = measure.table([row]).splitlines()[2]
+    assert "no followers stream" in line
+    assert line.split().count("n/a") == 8
