@@ -22,6 +22,7 @@ from crm_api import onpipeline as api
 from crm_api.governor import RequestBudget
 from crm_api.retry import OutcomeUnknownError, UnrecoverableError, settle_seconds, write_once
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
+from target_crm.onpipeline_writes import migration_writer
 from target_crm.values import plain, same
 
 logger = logging.getLogger("target-crm.onpipeline")
@@ -594,7 +595,7 @@ def writers(config: Mapping[str, Any], *, pool_size: int) -> Callable[[str], Ent
     def writer(stream: str) -> EntityWriter:
         with lock:
             if stream not in made:
-                made[stream] = Entity(account, stream)
+                made[stream] = migration_writer(account, Entity(account, stream))
             return made[stream]
 
     return writer

@@ -179,3 +179,137 @@ def test_a_deal_whose_pipeline_stage_or_owner_pipedrive_lacks_is_rejected_saying
     }
     created = summary_row(run.stderr, "deals")[0]
     assert created == len(deals) - len(expected) > 0
+
+
+# Pipedrive -> Onpipeline: the columns the destination cannot hold as the source has them.
+NO_CREATION_TIME = "Onpipeline's writes take no creation time (it is the time of the write)"
+NOT_CARRIED_TO_ONPIPELINE: dict[str, dict[str, str]] = {
+    "crm_organizations": {
+        "created_at": NO_CREATION_TIME,
+        "updated_at": "Onpipeline organizations show no update time",
+        "owner_user_key": "Onpipeline organizations have no owner",
+        "website": "Onpipeline organizations have no website field",
+    },
+    "crm_persons": {
+        "created_at": NO_CREATION_TIME,
+        "updated_at": "Onpipeline persons show no update time",
+        "owner_user_key": "Onpipeline persons have no owner",
+        "job_title": "Onpipeline persons have no job title field",
+        "first_name": "Onpipeline requires a first and a last name: a Pipedrive person with "
+        "one name gets it as both",
+        "name": "as first_name",
+    },
+    "crm_deals": {
+        "created_at": NO_CREATION_TIME,
+        "updated_at": "set by Onpipeline when the migration writes the deal",
+        "currency": "Onpipeline deals have no currency (the model's onpipeline_currency)",
+        "probability": "Onpipeline gives 0 where Pipedrive has none",
+        "lost_reason": "DealAdd/DealChange take no LostReason",
+        "closed_at": "Onpipeline stamps the close date when DealChange closes the deal",
+        "won_at": "Onpipeline keeps one close date (the model's won_at/lost_at are null)",
+        "lost_at": "as won_at",
+        "organization_key": "Onpipeline links a deal with a person to that person's "
+        "organization itself",
+        "owner_name": "the destination user's name (owners are matched by email)",
+    },
+    "crm_notes": {
+        "created_at": NO_CREATION_TIME,
+        "updated_at": "Onpipeline notes show no update time",
+        "author_user_key": "NoteAdd takes no author: the token's user writes it",
+    },
+}
+NOT_MIGRATED_TO_ONPIPELINE = {
+    "crm_activities": "Onpipeline's API has no event write (EventList only)",
+}
+
+
+def pipedrive_v1(sandbox: SandboxHandle, path: str) -> list[dict[str, Any]]:
+    return list(
+        requests.get(
+            f"{sandbox.pipedrive_url}{path}",
+            headers={"x-api-token": sandbox.api_token},
+            params={"limit": 500},
+            timeout=60,
+        ).json()["data"]
+    )
+
+
+def tables_to_onpipeline(sandbox: SandboxHandle) -> dict[str, dict[str, str]]:
+    """Pipedrive's pipeline, stage and user ids -> their Onpipeline names and emails."""
+    pipelines = {p["id"]: p["name"] for p in pipedrive_v1(sandbox, "/api/v2/pipelines")}
+    twin = {"Sales": "Sales Pipeline", "Partners": "Partner", "Renewals": "Sales Pipeline"}
+    renamed = {"Contact made": "Contatto", "Proposal": "Proposal sent"}
+    renamed["Negotiation"] = "Negotiation started"
+    op_users = [u for u in onpipeline_records(sandbox, "users") if u["Status"] == "1"]
+    pd_users = pipedrive_v1(sandbox, "/v1/users")
+    return {
+        "pipeline_names": {str(i): twin[name] for i, name in pipelines.items()},
+        "stage_names": {
+            str(s["id"]): renamed.get(s["name"], s["name"])
+            for s in pipedrive_v1(sandbox, "/api/v2/stages")
+        },
+        "owner_emails": {
+            str(u["id"]): op_users[n % len(op_users)]["Email"] for n, u in enumerate(pd_users)
+        },
+    }
+
+
+def test_pipedrive_to_onpipeline_the_two_accounts_mean_the_same(
+    meltano: MeltanoProject, sandbox: SandboxHandle
+) -> None:
+    sandbox.reset(size=SIZE)
+    tables = tables_to_onpipeline(sandbox)
+    meltano.env["TARGET_CRM__ONPIPELINE_MIGRATE_ID_MAP_PATH"] = str(
+        meltano.workdir / "onpipeline-migrate-ids.sqlite"
+    )
+    meltano.env["TARGET_CRM__ONPIPELINE_MIGRATE_REJECTED_RECORDS_PATH"] = str(
+        meltano.workdir / "onpipeline-migrate-rejected.jsonl"
+    )
+    env = {"TAP_CRM__PIPEDRIVE_TO_ONPIPELINE_STREAM_MAP_CONFIG": json.dumps(tables)}
+    streams = ("organizations", "persons", "deals", "notes")
+
+    first = meltano.run("run", "crm-migrate-to-onpipeline", env=env)
+    created = {s: summary_row(first.stderr, s)[0] for s in streams}
+    again = meltano.run("run", "--full-refresh", "crm-migrate-to-onpipeline", env=env)
+    for stream in streams:
+        assert summary_row(again.stderr, stream) == [0, 0, created[stream], 0], stream
+
+    meltano.run("run", "crm-model-duckdb")
+    models = read_models(meltano.duckdb_path)
+    identity: dict[str, dict[str, str]] = {}
+    for (stream, source_id), crm_id in meltano.id_map("onpipeline-migrate").items():
+        identity.setdefault(stream, {})[crm_id] = source_id
+    pd_users = {str(u["id"]): u["email"] for u in pipedrive_v1(sandbox, "/v1/users")}
+    renamed_owner = {pd_users[k]: v for k, v in tables["owner_emails"].items()}
+    pipelines = {p["id"]: p["name"] for p in pipedrive_v1(sandbox, "/api/v2/pipelines")}
+    names = {
+        "pipeline_name": {pipelines[int(k)]: v for k, v in tables["pipeline_names"].items()},
+        "stage_name": {
+            f"{pipelines[s['pipeline_id']]}/{s['name']}": tables["stage_names"][str(s["id"])]
+            for s in pipedrive_v1(sandbox, "/api/v2/stages")
+        },
+    }
+    not_held = {m: set(c) for m, c in NOT_CARRIED_TO_ONPIPELINE.items()}
+    source = comparable(
+        models, "pipedrive", None, user_email=renamed_owner, names=names, not_held=not_held
+    )
+    destination = comparable(models, "onpipeline", identity, not_held=not_held)
+    for model in NOT_MIGRATED_TO_ONPIPELINE:
+        source.pop(model)
+        destination.pop(model)
+    empty = [n for n, note in source["crm_notes"].items() if not note["content"]]
+    for note_id in empty:  # Onpipeline notes need text: an empty note is not migrated
+        del source["crm_notes"][note_id]
+    for model in ("crm_organizations", "crm_persons", "crm_deals", "crm_notes"):
+        assert destination[model], f"nothing of {model} was compared"
+    assert differences(source, destination) == []
+
+    everything = differences(
+        comparable(models, "pipedrive", None, user_email=renamed_owner, names=names, not_held={}),
+        comparable(models, "onpipeline", identity, not_held={}),
+    )
+    for model, columns in NOT_CARRIED_TO_ONPIPELINE.items():
+        for column in columns:
+            assert any(d.startswith(model) and f".{column}:" in d for d in everything), (
+                f"{model}.{column} is equal on both sides: take it off NOT_CARRIED_TO_ONPIPELINE"
+            )
