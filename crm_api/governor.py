@@ -73,17 +73,18 @@ class RequestBudget:
                     raise BudgetExhaustedError(self._exhausted)
                 now = self._clock()
                 delay = self._held_until - now
-                if delay <= 0 and self._limit:
+                if delay <= 0:
                     horizon = now - self.window
                     while self._sent and self._sent[0] <= horizon:
                         self._sent.popleft()
-                    if len(self._sent) + cost > self._limit:
-                        # Wait until enough old sends leave the window.
-                        index = min(len(self._sent) + cost - self._limit, len(self._sent)) - 1
-                        delay = self._sent[index] + self.window - now
+                if delay <= 0 and self._limit and len(self._sent) + cost > self._limit:
+                    # Wait until enough old sends leave the window.
+                    index = min(len(self._sent) + cost - self._limit, len(self._sent)) - 1
+                    delay = self._sent[index] + self.window - now
                 if delay <= 0:
-                    if self._limit:
-                        self._sent.extend([now] * cost)
+                    # Counted also while unlimited: the requests in flight when the server's
+                    # limit is learned are in its window too.
+                    self._sent.extend([now] * cost)
                     self.waited_seconds += waited
                     return waited
             # Sleep outside the lock so other threads can check in; re-check after.
