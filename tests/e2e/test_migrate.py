@@ -313,3 +313,41 @@ def test_pipedrive_to_onpipeline_the_two_accounts_mean_the_same(
             assert any(d.startswith(model) and f".{column}:" in d for d in everything), (
                 f"{model}.{column} is equal on both sides: take it off NOT_CARRIED_TO_ONPIPELINE"
             )
+
+
+def test_to_onpipeline_a_deal_whose_stage_or_owner_onpipeline_lacks_is_rejected_saying_which(
+    meltano: MeltanoProject, sandbox: SandboxHandle
+) -> None:
+    sandbox.reset(size=SIZE)
+    tables = tables_to_onpipeline(sandbox)
+    meltano.env["TARGET_CRM__ONPIPELINE_MIGRATE_ID_MAP_PATH"] = str(
+        meltano.workdir / "onpipeline-migrate-ids.sqlite"
+    )
+    rejected_path = meltano.workdir / "onpipeline-migrate-rejected.jsonl"
+    meltano.env["TARGET_CRM__ONPIPELINE_MIGRATE_REJECTED_RECORDS_PATH"] = str(rejected_path)
+    deals = [d for d in pipedrive_v1(sandbox, "/api/v2/deals") if d["status"] != "deleted"]
+    missing_stage = str(deals[0]["stage_id"])
+    tables["stage_names"][missing_stage] = "Won by default"
+    unmapped_user = next(str(d["owner_id"]) for d in deals if str(d["stage_id"]) != missing_stage)
+    del tables["owner_emails"][unmapped_user]
+    env = {"TAP_CRM__PIPEDRIVE_TO_ONPIPELINE_STREAM_MAP_CONFIG": json.dumps(tables)}
+
+    run = meltano.run("run", "crm-migrate-to-onpipeline", env=env, check=False)
+
+    assert run.returncode != 0
+    with rejected_path.open(encoding="utf-8") as lines:
+        rejected = [json.loads(line) for line in lines]
+    reasons = {r["source_key"]: r["reason"] for r in rejected if r["stream"] == "deals"}
+    expected = {}
+    for deal in deals:
+        pipeline = tables["pipeline_names"][str(deal["pipeline_id"])]
+        if str(deal["stage_id"]) == missing_stage:
+            expected[str(deal["id"])] = (
+                f"Stage 'Won by default' is not one stage of pipeline '{pipeline}'"
+            )
+        elif str(deal["owner_id"]) == unmapped_user:
+            expected[str(deal["id"])] = (
+                f"no active Onpipeline user has the email 'unmapped Pipedrive user {unmapped_user}'"
+            )
+    assert reasons == expected
+    assert summary_row(run.stderr, "deals")[0] == len(deals) - len(expected) > 0
