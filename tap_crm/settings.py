@@ -95,9 +95,9 @@ ONPIPELINE_SETTINGS: list[th.Property] = [
     th.Property(
         "onpipeline_window_days",
         th.IntegerType(minimum=1),
-        default=365,
         description="Onpipeline: the largest creation-date (or invoice-date) window asked for "
-        "in one request, in days. Windows start at one day and grow while answers are small.",
+        "in one request, in days. Unset: no limit; the first window is the whole span and "
+        "windows are split only where an answer reaches onpipeline_max_records_per_window.",
     ),
     th.Property(
         "onpipeline_max_records_per_window",

@@ -11,7 +11,7 @@ windowed reads, a :class:`RecordShaper` for ``post_process``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 DEFAULT_START = "2000-01-01T00:00:00Z"  # before Onpipeline existed: "everything"
 SYNCED_AT = "server_time_of_last_sync"  # our key in the stream's state (see README)
+WALK = "window_walk"  # an unfinished walk: {"from", "started", "done_until"} (see walk_created)
+DENSITY = "window_density"  # records per year of the last complete walk: how to size windows
 
 NO_TOKEN = "api_token is empty: set it to the Onpipeline account's API token"
 
@@ -63,6 +65,9 @@ class OnpipelineStream(Stream):
         self._client = client
         self.custom_columns = dict(custom_columns or {})  # custom-field ID -> column name
         super().__init__(tap, schema=schema)
+        # A STATE message (the SDK's documented frequency) about every half window of records:
+        # it carries how far the walk got, so a killed run resumes near where it stopped.
+        self.STATE_MSG_FREQUENCY = max(1, self.max_records // 2)
 
     # -- settings ---------------------------------------------------------------------------
 
@@ -83,8 +88,11 @@ class OnpipelineStream(Stream):
         return max(2, int(self.config.get("onpipeline_max_records_per_window") or 2000))
 
     @property
-    def largest_window_days(self) -> int:
-        return max(1, int(self.config.get("onpipeline_window_days") or 365))
+    def largest_window_days(self) -> int | None:
+        # Unset: no cap, windows grow as far as the answers allow (one request for a small
+        # account); a user's value still bounds every window.
+        value = self.config.get("onpipeline_window_days")
+        return max(1, int(value)) if value else None
 
     @property
     def start(self) -> pendulum.DateTime:
@@ -106,6 +114,85 @@ class OnpipelineStream(Stream):
         self.stream_state[SYNCED_AT] = server_now.in_tz("UTC").isoformat()
 
     # -- reading ----------------------------------------------------------------------------
+
+    def walk_created(
+        self, since: pendulum.DateTime, stop: pendulum.DateTime, now: pendulum.DateTime
+    ) -> Iterator[dict[str, Any]]:
+        """Creation windows over ``[since, stop)``, resumed where an interrupted run left off.
+
+        After each window the state says how far records were emitted (``WALK``); a STATE
+        message carries it every ``STATE_MSG_FREQUENCY`` records, so a killed run's successor
+        asks only for the windows not yet done. It then remembers the interrupted run's start
+        as the sync time (changes since then are the next run's), and the density seen.
+        """
+        resume, started = self._resume_point(since.isoformat(), moment)
+        remembered = windows.Density.from_state(
+            windows.YEAR_SECONDS, self.stream_state.get(DENSITY)
+        )
+        learn = windows.Density(windows.YEAR_SECONDS)
+
+        def done(until: pendulum.DateTime) -> None:
+            self._walk_progress(since.isoformat(), started or now, until.isoformat())
+
+        yield from self.window_reader.created(
+            resume or since, stop, density=remembered, learn=learn, done=done
+        )
+        self._walk_finished(remembered, learn, int(since.timestamp()) // learn.bucket)
+        self.stream_state.pop(WALK, None)
+        self._started_instead = started
+
+    def walk_dated(
+        self, first: date, last: date, now: pendulum.DateTime
+    ) -> Iterator[dict[str, Any]]:
+        """Date windows ``first`` .. ``last`` (both included), resumable as ``walk_created``."""
+        resume, started = self._resume_point(first.isoformat(), pendulum.Date.fromisoformat)
+        remembered = windows.Density.from_state(windows.YEAR_DAYS, self.stream_state.get(DENSITY))
+        learn = windows.Density(windows.YEAR_DAYS)
+
+        def done(until: pendulum.Date) -> None:
+            self._walk_progress(first.isoformat(), started or now, until.isoformat())
+
+        begin = resume if isinstance(resume, date) and resume > first else first
+        yield from self.window_reader.dated(begin, last, density=remembered, learn=learn, done=done)
+        self._walk_finished(remembered, learn, windows.day_number(first) // learn.bucket)
+        self.stream_state.pop(WALK, None)
+        self._started_instead = started
+
+    _started_instead: pendulum.DateTime | None = None
+
+    def _resume_point(self, origin: str, parse: Callable[[str], Any]) -> tuple[Any, Any]:
+        """Where an interrupted walk of the same origin stopped, and when that run started."""
+        walk = self.stream_state.get(WALK)
+        if not isinstance(walk, dict) or walk.get("from") != origin:
+            return None, None
+        try:
+            until, started = parse(str(walk["done_until"])), moment(str(walk["started"]))
+        except (KeyError, ValueError, TypeError):
+            return None, None  # an odd hand-edited state: walk it all again
+        self.logger.info("%s: resuming an interrupted walk at %s", self.name, until)
+        return until, started
+
+    def _walk_progress(self, origin: str, started: pendulum.DateTime, until: str) -> None:
+        self.stream_state[WALK] = {
+            "from": origin,
+            "started": started.in_tz("UTC").isoformat(),
+            "done_until": until,
+        }
+
+    def _walk_finished(
+        self, remembered: windows.Density | None, learned: windows.Density, first_key: int
+    ) -> None:
+        # Years before this walk's first one keep what an earlier walk saw; the first (maybe
+        # partly walked) year keeps the larger count: windows sized from it never shrink wrongly.
+        old = remembered.counts if remembered else {}
+        counts = {key: count for key, count in old.items() if key <= first_key}
+        for key, count in learned.counts.items():
+            counts[key] = max(count, counts.get(key, 0)) if key == first_key else count
+        self.stream_state[DENSITY] = windows.Density(learned.bucket, counts).to_state()
+
+    def sync_time(self, now: pendulum.DateTime) -> pendulum.DateTime:
+        """The time to remember after a walk: the interrupted run's start when it resumed one."""
+        return self._started_instead or now
 
     @cached_property
     def window_reader(self) -> windows.WindowReader:

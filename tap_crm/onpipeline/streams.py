@@ -61,7 +61,7 @@ class ChangeTrackedStream(OnpipelineStream):
         last = self.last_sync() if self.incremental else None
         hours = self.last_update_hours(now, last)
         if last is None or hours is None:
-            yield from self.window_reader.created(start, stop)
+            yield from self.walk_created(start, stop, now)
         else:
             since = max(last, start)
             changed = self.call_list("LastUpdate", {"Resource": self.resource, "Hours": str(hours)})
@@ -70,8 +70,8 @@ class ChangeTrackedStream(OnpipelineStream):
                 # Records created since the last sync come from the windows below, once.
                 if when is None or start <= when < since:
                     yield record
-            yield from self.window_reader.created(since, stop)
-        self.remember_sync(now)
+            yield from self.walk_created(since, stop, now)
+        self.remember_sync(self.sync_time(now))
 
     def last_update_hours(
         self, now: pendulum.DateTime, last: pendulum.DateTime | None
@@ -146,7 +146,7 @@ class EventsStream(OnpipelineStream):
             self.logger.info(
                 "%s: reading every event, emitting those changed since %s", self.name, last
             )
-        for record in self.window_reader.created(self.start, now.add(seconds=1)):
+        for record in self.walk_created(self.start, now.add(seconds=1), now):
             if last is not None:
                 changed = parse_local(
                     record.get("LastUpdate") or record.get("Created"), self.timezone
@@ -154,7 +154,7 @@ class EventsStream(OnpipelineStream):
                 if changed is not None and changed < last:
                     continue
             yield record
-        self.remember_sync(now)
+        self.remember_sync(self.sync_time(now))
 
 
 class NotesStream(OnpipelineStream):
@@ -165,7 +165,8 @@ class NotesStream(OnpipelineStream):
     primary_keys = ("NoteID",)
 
     def get_records(self, context: Context | None) -> Iterator[dict[str, Any]]:
-        yield from self.window_reader.created(self.start, self.server_now().add(seconds=1))
+        now = self.server_now()
+        yield from self.walk_created(self.start, now.add(seconds=1), now)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,8 +188,8 @@ class InvoicesStream(OnpipelineStream):
         if last is not None:
             lookback = int(self.config.get("invoice_lookback_days") or 0)
             first = max(first, last.in_tz(tz).date().subtract(days=lookback))
-        yield from self.window_reader.dated(first, now.in_tz(tz).date())  # today included
-        self.remember_sync(now)
+        yield from self.walk_dated(first, now.in_tz(tz).date(), now)  # today included
+        self.remember_sync(self.sync_time(now))
 
     def get_child_context(self, record: Record, context: Context | None) -> Context | None:
         return {"invoice_id": str(record["ID"])}

@@ -9,39 +9,86 @@ import pendulum
 from tap_crm.onpipeline import windows
 
 
-def fake_fetch(points: list[int], calls: list[tuple[int, int]]):  # type: ignore[no-untyped-def]
+def fake_fetch(points: list[int], calls: list[tuple[int, int]], cap: int | None = None):  # type: ignore[no-untyped-def]
+    """An API answering the points in [start, stop); with ``cap``, cut short as the real one."""
+
     def fetch(start: int, stop: int) -> list[int]:
         calls.append((start, stop))
-        return [p for p in points if start <= p < stop]
+        found = [p for p in points if start <= p < stop]
+        return found if cap is None else found[:cap]
 
     return fetch
+
+
+def covered(results: list[windows.WindowResult], start: int, stop: int) -> None:
+    assert all(a.stop == b.start for a, b in itertools.pairwise(results))
+    assert results[0].start == start
+    assert results[-1].stop == stop
+
+
+def test_a_small_account_is_one_request_however_long_the_span() -> None:
+    calls: list[tuple[int, int]] = []
+    points = [9_000_000 + 7 * i for i in range(1000)]
+    results = list(windows.walk(0, 10**9, fake_fetch(points, calls), max_records=2000))
+    assert calls == [(0, 10**9)]
+    assert [p for r in results for p in r.records] == points
 
 
 def test_walk_covers_every_point_exactly_once_and_splits_dense_windows() -> None:
     points = [5] * 3 + list(range(100, 140)) + [900]
     calls: list[tuple[int, int]] = []
-    results = list(
-        windows.walk(
-            0, 1000, fake_fetch(points, calls), max_records=10, first_size=8, largest_size=512
-        )
-    )
+    results = list(windows.walk(0, 1000, fake_fetch(points, calls), max_records=10))
     seen = [p for r in results for p in r.records]
     assert sorted(seen) == sorted(points)
     assert all(len(r.records) < 10 for r in results)  # every kept answer is below the max
-    assert all(a.stop == b.start for a, b in itertools.pairwise(results))
-    assert results[0].start == 0
-    assert results[-1].stop == 1000
-    assert any(stop - start > 8 for start, stop in calls)  # sparse stretches grew
+    covered(results, 0, 1000)
+
+
+def test_an_answer_cut_short_at_the_limit_is_never_trusted() -> None:
+    # The API answers at most ``cap`` records: a full answer is split, never kept.
+    points = list(range(0, 10_000, 3))
+    calls: list[tuple[int, int]] = []
+    results = list(windows.walk(0, 10_000, fake_fetch(points, calls, cap=50), max_records=50))
+    assert [p for r in results for p in r.records] == points
+    assert all(len(r.records) < 50 for r in results)
+    covered(results, 0, 10_000)
 
 
 def test_a_single_unit_over_the_max_is_kept_and_flagged() -> None:
     calls: list[tuple[int, int]] = []
-    results = list(
-        windows.walk(0, 4, fake_fetch([2] * 5, calls), max_records=3, first_size=4, largest_size=4)
-    )
+    results = list(windows.walk(0, 4, fake_fetch([2] * 5, calls), max_records=3))
     flagged = [r for r in results if r.overfull]
     assert len(flagged) == 1
     assert (flagged[0].start, flagged[0].stop, len(flagged[0].records)) == (2, 3, 5)
+
+
+def test_a_users_largest_window_still_bounds_every_request() -> None:
+    calls: list[tuple[int, int]] = []
+    list(windows.walk(0, 1000, fake_fetch([1], calls), max_records=10, largest_size=100))
+    assert len(calls) == 10
+    assert all(stop - start <= 100 for start, stop in calls)
+
+
+def test_a_remembered_density_sizes_windows_so_no_answer_is_overfull() -> None:
+    # Dense recent "years" (buckets of 1000 units), empty early ones.
+    points = [p for year in range(5, 10) for p in range(year * 1000, year * 1000 + 1000, 2)]
+    learned = windows.Density(1000)
+    for p in points:
+        learned.add(p)
+    calls: list[tuple[int, int]] = []
+    fetch = fake_fetch(points, calls, cap=400)
+    results = list(windows.walk(0, 10_000, fetch, max_records=400, density=learned))
+    assert [p for r in results for p in r.records] == points
+    answers = [len([p for p in points if a <= p < b]) for a, b in calls]
+    assert max(answers) < 400  # none thrown away
+    assert calls[0] == (0, 5000 + 560)  # the empty years in one request with the first part
+
+
+def test_density_state_round_trips_and_odd_state_is_ignored() -> None:
+    density = windows.Density(10, {3: 5})
+    assert windows.Density.from_state(10, density.to_state()) == density
+    assert windows.Density.from_state(10, {"x": 1}) is None
+    assert windows.Density.from_state(10, "odd") is None
 
 
 def test_created_filter_overlaps_one_second_each_side_in_local_time() -> None:
@@ -66,14 +113,3 @@ def test_date_filter_is_inclusive_days() -> None:
         "MinDate": "2022-05-01",
         "MaxDate": "2022-05-31",
     }
-
-
-def test_empty_stretches_cost_few_calls_even_with_a_tiny_max() -> None:
-    calls: list[tuple[int, int]] = []
-    results = list(
-        windows.walk(
-            0, 10_000, fake_fetch([9_999], calls), max_records=2, first_size=1, largest_size=512
-        )
-    )
-    assert [p for r in results for p in r.records] == [9_999]
-    assert len(calls) < 40  # doubling to 512, then steps of 512: not one call per unit
