@@ -10,7 +10,7 @@ with the option labels. The raw ``custom_fields`` hash stays in every record.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from crm_api.pipedrive_fields import CustomColumn, plan_columns, snake_name
@@ -20,6 +20,7 @@ __all__ = [
     "CustomColumn",
     "add_to_schema",
     "apply",
+    "compile_apply",
     "json_schema_for",
     "lead_columns",
     "plan_columns",
@@ -50,6 +51,12 @@ def lead_columns(reader: Any, standard: Iterable[str]) -> list[CustomColumn]:
     """The readable custom-field columns of leads. Leads have no custom fields of their own:
     they take the deal fields (the lead fields list repeats them), so the deals' plan is
     re-planned against the leads' standard names, by the same rule and with no request."""
+    if "deals" not in _PLANNED.get(reader, {}):
+        # Schemas are built on first use (client.PipedriveStream.schema): the deals' plan,
+        # and so the one request for the deal fields, is made now if leads need it first.
+        deals = reader.tap.streams.get("deals")
+        if deals is not None:
+            deals.schema  # noqa: B018  # builds and remembers the deals' columns
     deal_columns = _PLANNED.get(reader, {}).get("deals", [])
     items = [
         {
@@ -179,3 +186,59 @@ def apply(
         else:
             record[column.column] = value
     return record
+
+
+def compile_apply(
+    columns: Iterable[CustomColumn], *, with_labels: bool
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``apply`` for one stream's columns, planned once instead of per record (what each
+    column needs and its label column's name are decided here, not for every record). Same
+    result as ``apply``, keys in the same order (tests/unit/test_pipedrive_cpu_paths.py)."""
+    steps: list[tuple[int, str, str, str | None, Mapping[int, Any]]] = []
+    for column in columns:
+        kind = column.field_type
+        if kind == "enum":
+            label = f"{column.column}_label" if with_labels else None
+            steps.append((_ENUM, column.key, column.column, label, column.options))
+        elif kind == "set":
+            label = f"{column.column}_labels" if with_labels else None
+            steps.append((_SET, column.key, column.column, label, column.options))
+        elif kind in {"user", "org", "people"}:
+            steps.append((_ENTITY, column.key, column.column, None, {}))
+        else:
+            steps.append((_PLAIN, column.key, column.column, None, {}))
+
+    def run(record: dict[str, Any]) -> dict[str, Any]:
+        raw = record.get("custom_fields")
+        get = raw.get if isinstance(raw, Mapping) else _NOTHING.get
+        for kind, key, name, label, options in steps:
+            value = get(key)
+            if kind == _PLAIN:
+                record[name] = value
+            elif kind == _ENUM:
+                option = value if type(value) is int else _option_id(value)
+                record[name] = option
+                if label is not None:
+                    record[label] = options.get(option) if option is not None else None
+            elif kind == _SET:
+                if isinstance(value, str):  # v1-style "1,2"
+                    value = [part for part in value.split(",") if part.strip()]
+                ids = (
+                    [o for o in (_option_id(v) for v in value) if o is not None]
+                    if isinstance(value, list)
+                    else None
+                )
+                record[name] = ids
+                if label is not None:
+                    record[label] = [options.get(o) for o in ids] if ids is not None else None
+            elif isinstance(value, Mapping):  # _ENTITY
+                record[name] = _option_id(value.get("id", value.get("value")))
+            else:
+                record[name] = value
+        return record
+
+    return run
+
+
+_PLAIN, _ENUM, _SET, _ENTITY = range(4)
+_NOTHING: Mapping[str, Any] = {}
