@@ -3,7 +3,7 @@
 Starts ``crm-sandbox serve`` as a child process (its own interpreter, so its own core) with
 ``--size`` persons, runs ``tap-crm`` as a real CLI process with a catalog selecting only
 ``persons``, counts the RECORD lines it writes, and prints records/s, requests, and the tap's
-peak memory. Run once per pacing setting:
+peak memory (``run(...)`` returns them as a dict). Run once per pacing setting:
 
     .venv/bin/python benchmarks/tap_onpipeline_persons.py --size 100000
     .venv/bin/python benchmarks/tap_onpipeline_persons.py --size 100000 --requests-per-minute 60
@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from crm_sandbox.testing import running_sandbox
 
@@ -35,24 +36,19 @@ def persons_only(catalog: dict) -> dict:
     return catalog
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=100_000)
-    parser.add_argument("--requests-per-minute", type=int, default=0, help="0 = no pacing")
-    parser.add_argument("--max-records-per-window", type=int, default=2000)
-    args = parser.parse_args()
-
-    started = time.perf_counter()
-    with running_sandbox(in_process=False, size=args.size) as sandbox:
+def run(
+    size: int = 100_000, *, requests_per_minute: int = 0, max_records_per_window: int = 2000
+) -> dict[str, Any]:
+    """One full persons sync; its figures (records, wall, requests per resource, peak RSS)."""
+    with running_sandbox(in_process=False, size=size) as sandbox:
         persons = len(sandbox.control("GET", "/onpipeline/ids/persons")["ids"])
-        print(f"sandbox ready: {persons} persons in {time.perf_counter() - started:.1f} s")
         config = {
             "provider": "onpipeline",
             "api_token": sandbox.api_token,
             "api_url": sandbox.onpipeline_url,
             "timezone": sandbox.settings()["timezone"],
-            "onpipeline_requests_per_minute": args.requests_per_minute,
-            "onpipeline_max_records_per_window": args.max_records_per_window,
+            "onpipeline_requests_per_minute": requests_per_minute,
+            "onpipeline_max_records_per_window": max_records_per_window,
         }
         with tempfile.TemporaryDirectory() as tmp:
             config_path = Path(tmp, "config.json")
@@ -81,11 +77,36 @@ def main() -> None:
             # Only waited-for children count: the tap (and discovery), not the running sandbox.
             peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         requests = sandbox.counters()["requests"]
+    return {
+        "scenario": f"onpipeline persons {size}",
+        "exit_code": tap.returncode,
+        "records": records,
+        "persons": persons,
+        "wall_seconds": round(seconds, 2),
+        "requests": sum(requests.values()),
+        "requests_by_resource": requests,
+        "peak_rss_mb": round(peak_mb),
+    }
 
-    print(f"exit code {tap.returncode}; {records} of {persons} persons in {seconds:.1f} s")
-    print(f"records/s: {records / seconds:,.0f}")
-    print(f"requests: {requests}")
-    print(f"tap peak RSS: {peak_mb:.0f} MB")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--requests-per-minute", type=int, default=0, help="0 = no pacing")
+    parser.add_argument("--max-records-per-window", type=int, default=2000)
+    args = parser.parse_args()
+    result = run(
+        args.size,
+        requests_per_minute=args.requests_per_minute,
+        max_records_per_window=args.max_records_per_window,
+    )
+    print(
+        f"exit code {result['exit_code']}; {result['records']} of {result['persons']} persons "
+        f"in {result['wall_seconds']:.1f} s"
+    )
+    print(f"records/s: {result['records'] / result['wall_seconds']:,.0f}")
+    print(f"requests: {result['requests_by_resource']}")
+    print(f"tap peak RSS: {result['peak_rss_mb']} MB")
 
 
 if __name__ == "__main__":
