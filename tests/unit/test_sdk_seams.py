@@ -24,7 +24,7 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 import tap_crm
 import target_crm
-from tap_crm.sdk_seams import SeamedTap
+from tap_crm.sdk_seams import SeamedRESTStream, SeamedTap
 from tap_crm.tap import TapCRM
 from target_crm.sdk_seams import SeamedReader, SeamedTarget
 from target_crm.target import CRMReader, TargetCRM
@@ -239,3 +239,99 @@ def test_no_class_outside_the_seams_overrides_or_reads_an_sdk_internal() -> None
         if overridden | read:
             reaching[f"{cls.__module__}.{cls.__qualname__}"] = sorted(overridden | read)
     assert not reaching, f"SDK internals used outside the sdk_seams modules: {reaching}"
+
+
+# --- the record-message step of a stream (SeamedRESTStream) -----------------------------------
+
+
+class NestedStream(SeamedRESTStream):
+    name = "things"
+    path = "/things"
+    url_base = "http://127.0.0.1"
+    schema = th.PropertiesList(  # type: ignore[assignment]
+        th.Property("id", th.IntegerType),
+        th.Property("when", th.DateTimeType),
+        th.Property(
+            "inner",
+            th.ObjectType(th.Property("a", th.StringType), th.Property("b", th.StringType)),
+        ),
+    ).to_dict()
+
+
+class NestedTap(SeamedTap):
+    name = "tap-nested-probe"
+    config_jsonschema = th.PropertiesList().to_dict()
+
+    def discover_streams(self) -> list[Any]:
+        return [NestedStream(self)]
+
+
+def nested_record() -> dict[str, Any]:
+    return {"id": 1, "when": "2024-01-02T03:04:05Z", "inner": {"a": "x", "b": "y"}}
+
+
+def sdk_messages(stream: SeamedRESTStream, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the SDK's own method makes of the record (time_extracted left out: it is now)."""
+    made = singer_sdk.Stream._generate_record_messages(stream, record)
+    return [{**m.to_dict(), "time_extracted": None} for m in made]
+
+
+def seam_messages(stream: SeamedRESTStream, record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {**m.to_dict(), "time_extracted": None} for m in stream._generate_record_messages(record)
+    ]
+
+
+def test_the_sdk_still_builds_record_messages_in_the_steps_the_seam_repeats() -> None:
+    # SeamedRESTStream repeats the SDK's method minus its deselection walk: an SDK whose
+    # method has other steps must fail here first.
+    source = inspect.getsource(singer_sdk.Stream._generate_record_messages)
+    source = source.split('"""')[2]  # the body, after the docstring
+    steps = re.findall(
+        r"pop_deselected_record_properties|conform_record_data_types|stream_maps|"
+        r"stream_map\.transform|RecordMessage|stream_alias|_stream_version|utc_now",
+        source,
+    )
+    assert steps == [
+        "pop_deselected_record_properties",
+        "conform_record_data_types",
+        "stream_maps",
+        "stream_map.transform",
+        "RecordMessage",
+        "stream_alias",
+        "_stream_version",
+        "utc_now",
+    ]
+
+
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_without_deselected_properties_the_seam_makes_the_sdks_messages_without_the_walk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = NestedTap(config={}).streams["things"]
+    assert isinstance(stream, SeamedRESTStream)
+    assert stream.deselects_nothing
+    walked: list[Any] = []
+    monkeypatch.setattr(
+        "singer_sdk.streams.core.pop_deselected_record_properties",
+        lambda *args: walked.append(args),
+    )
+    assert seam_messages(stream, nested_record()) == sdk_messages(stream, nested_record())
+    assert len(walked) == 1  # the SDK's method walked; the seam did not
+    (message,) = stream._generate_record_messages(nested_record())
+    assert message.time_extracted is not None
+    assert message.time_extracted.tzinfo is not None
+
+
+@pytest.mark.usefixtures("own_signal_handlers")
+def test_a_deselected_property_is_still_dropped_by_the_sdks_walk() -> None:
+    catalog = NestedTap(config={}).catalog_dict
+    (entry,) = catalog["streams"]
+    for meta in entry["metadata"]:
+        if meta["breadcrumb"] == ["properties", "inner", "properties", "b"]:
+            meta["metadata"]["selected"] = False
+    stream = NestedTap(config={}, catalog=catalog).streams["things"]
+    assert isinstance(stream, SeamedRESTStream)
+    assert not stream.deselects_nothing
+    (message,) = seam_messages(stream, nested_record())
+    assert message["record"] == {"id": 1, "when": "2024-01-02T03:04:05Z", "inner": {"a": "x"}}
