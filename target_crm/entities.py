@@ -188,11 +188,6 @@ class MatchIndex:
                     listed[crm_id] = json.dumps(record, separators=(",", ":")).encode()
             self._ids, self._listed = ids, listed
 
-    @property
-    def loaded(self) -> bool:
-        with self._lock:
-            return self._ids is not None
-
     def listed(self, crm_id: str) -> dict[str, Any] | None:
         """The record as this run listed it, unless this run changed it since (or never saw it)."""
         with self._lock:
