@@ -56,10 +56,11 @@ def requests_made(sandbox: SandboxHandle) -> dict[str, int]:
 def test_updates_by_match_key_patch_each_record_once_and_a_rerun_changes_nothing(
     sandbox: SandboxHandle,
 ) -> None:
-    n = 120
+    n = 520  # with the seeded persons: a listing of two pages
     run_target(pipedrive_config(sandbox), persons_text(people(n, "Before {i}")))
     in_crm = len(pd_all(sandbox, "persons"))
     pages = math.ceil(in_crm / 500)
+    assert pages >= 2
     # no id map: each record is found by its email in the CRM's listing
     config = pipedrive_config(sandbox, match_keys={"persons": "email"}, max_concurrent_requests=8)
 
