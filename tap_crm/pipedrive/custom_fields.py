@@ -208,31 +208,37 @@ def compile_apply(
         else:
             steps.append((_PLAIN, column.key, column.column, None, {}))
 
+    # Decoded JSON holds dicts, lists and ints: ``type(...) is`` checks them first (an
+    # ABC isinstance per value was a third of this function), other types take apply's way.
     def run(record: dict[str, Any]) -> dict[str, Any]:
         raw = record.get("custom_fields")
-        get = raw.get if isinstance(raw, Mapping) else _NOTHING.get
+        get = raw.get if isinstance(raw, dict | Mapping) else _NOTHING.get
         for kind, key, name, label, options in steps:
             value = get(key)
             if kind == _PLAIN:
                 record[name] = value
             elif kind == _ENUM:
-                option = value if type(value) is int else _option_id(value)
+                # None is common, and _option_id would raise (and catch) to say so
+                option = value if value is None or type(value) is int else _option_id(value)
                 record[name] = option
                 if label is not None:
                     record[label] = options.get(option) if option is not None else None
             elif kind == _SET:
                 if isinstance(value, str):  # v1-style "1,2"
                     value = [part for part in value.split(",") if part.strip()]
-                ids = (
-                    [o for o in (_option_id(v) for v in value) if o is not None]
-                    if isinstance(value, list)
-                    else None
-                )
+                if isinstance(value, list):
+                    ids: list[int] | None = [
+                        o
+                        for o in (v if type(v) is int else _option_id(v) for v in value)
+                        if o is not None
+                    ]
+                else:
+                    ids = None
                 record[name] = ids
                 if label is not None:
                     record[label] = [options.get(o) for o in ids] if ids is not None else None
-            elif isinstance(value, Mapping):  # _ENTITY
-                record[name] = _option_id(value.get("id", value.get("value")))
+            elif type(value) is dict or (value is not None and isinstance(value, Mapping)):
+                record[name] = _option_id(value.get("id", value.get("value")))  # _ENTITY
             else:
                 record[name] = value
         return record
