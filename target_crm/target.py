@@ -223,7 +223,7 @@ class TargetCRM(SeamedTarget):
         if problems := shared.renamed_setting_problems(self.config, self.config_jsonschema):
             raise TargetSetupError(problems[0])
         provider = PROVIDERS[config["provider"]]
-        workers = max(1, int(config.get("max_concurrent_requests") or 8))
+        workers = max(1, int(config.get("max_concurrent_requests") or 16))
         timeout = float(config.get("request_timeout") or 60)
         try:
             match_keys = check_match_keys(config.get("match_keys") or {}, provider.STREAMS)
