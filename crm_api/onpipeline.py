@@ -21,6 +21,9 @@ Public API (stable; keep it small):
   call: a JSON list, ``{}``, ``Data`` not a list of records for a list resource;
   :class:`OnpipelineGarbledError` for an HTML page, an empty or truncated body, also
   retriable), :class:`OnpipelineBudgetSpentError` (a 429 asking to wait hours).
+  Apart from those: :class:`OnpipelineAnswerTooLargeError`, an answer bigger than the
+  ``max_bytes`` its caller set (the API has no paging: a caller that can ask for less, as the
+  tap's creation windows can, bounds what one answer may cost in memory).
 * Values: :func:`check_api_url`, :func:`to_utc`, :func:`to_local`, :func:`clean_date`,
   :func:`to_number`, :func:`to_integer`, :func:`custom_field_columns` (names by
   :func:`crm_api.field_names.column_name`, the rule Pipedrive's columns use too).
@@ -60,6 +63,7 @@ from crm_api.urls import shown  # a password inside the URL is never printed
 DEFAULT_API_URL = "https://api.onpipeline.com"
 REQUESTS_PER_MINUTE = 60  # the vendor's published limit per account
 RATE_SETTING = "onpipeline_requests_per_minute"  # its setting, the same name in tap and target
+READ_CHUNK_BYTES = 64 * 1024  # how much of a bounded answer is read at a time
 # The budget's window: a minute plus a second, because the API counts a request when it
 # arrives, a little after we counted it; at exactly 60 s the oldest may still be in its minute.
 BUDGET_WINDOW_SECONDS = 61.0
@@ -133,6 +137,19 @@ class OnpipelineGarbledError(OnpipelineResponseError, OnpipelineRetriableError):
 class OnpipelineBudgetSpentError(OnpipelineError):
     """A 429 asking to wait longer than a run should (``MAX_RETRY_AFTER_SECONDS``): not
     retried, the run ends with this one line."""
+
+
+class OnpipelineAnswerTooLargeError(Exception):
+    """An answer whose body passed the ``max_bytes`` its caller set: the client stopped
+    reading it and closed the connection, and parsed none of it (a partial body is never
+    records). Not an :class:`OnpipelineError`: the API refused nothing and the user has
+    nothing to change; not retried: the same request gets the same answer. The caller asks
+    for less (the tap's window reader splits the window)."""
+
+    def __init__(self, resource: str, max_bytes: int) -> None:
+        self.resource = resource
+        self.max_bytes = max_bytes
+        super().__init__(f"Onpipeline {resource}: the answer passed {max_bytes} bytes")
 
 
 class OnpipelineConfigError(ValueError):
@@ -359,6 +376,7 @@ class OnpipelineClient:
         self._clock_offset: float | None = None  # server clock minus ours, in seconds
         self._zone_checked = timezone_setting is None
         self.request_count = 0
+        self.abandoned_count = 0  # answers stopped past their max_bytes, unread and unparsed
 
     @classmethod
     def from_config(
@@ -403,23 +421,40 @@ class OnpipelineClient:
         envelope = self.call_envelope(resource, payload, idempotent=idempotent)
         return envelope.header if envelope.data is None else envelope.data
 
-    def call_list(self, resource: str, payload: Mapping[str, Any] | None = None) -> list[Any]:
+    def call_list(
+        self,
+        resource: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        max_bytes: int | None = None,
+    ) -> list[Any]:
         """The records of a list resource (``LIST_RESOURCES``), checked by the envelope rule:
-        a list of objects (ProductList: names too), never a Header passed off as a record."""
+        a list of objects (ProductList: names too), never a Header passed off as a record.
+        ``max_bytes``: see :meth:`call_envelope`."""
         if resource not in LIST_RESOURCES:
             raise ValueError(f"{resource} is not a list resource")
-        data: list[Any] = self.call_envelope(resource, payload).data
+        data: list[Any] = self.call_envelope(resource, payload, max_bytes=max_bytes).data
         return data
 
     def call_envelope(
-        self, resource: str, payload: Mapping[str, Any] | None = None, *, idempotent: bool = True
+        self,
+        resource: str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        idempotent: bool = True,
+        max_bytes: int | None = None,
     ) -> Envelope:
-        """The one retry loop of every Onpipeline request (tap, discovery, target)."""
+        """The one retry loop of every Onpipeline request (tap, discovery, target).
+
+        ``max_bytes`` (None = no limit): the body is read a chunk at a time and, once it passes
+        that many bytes, the client stops reading, closes the connection and raises
+        :class:`OnpipelineAnswerTooLargeError` (not retried), so one answer never costs more
+        memory than its caller allowed."""
         body = json.dumps(dict(payload or {}), default=str).encode("utf-8")
         tries = self.policy.tries
         for attempt in range(1, tries + 1):
             try:
-                return self._send(resource, body)
+                return self._send(resource, body, max_bytes)
             except OnpipelineRetriableError as exc:
                 limited = isinstance(exc, OnpipelineRateLimitError)
                 if limited and (exc.retry_after or 0) > MAX_RETRY_AFTER_SECONDS:
@@ -467,20 +502,32 @@ class OnpipelineClient:
             pacing.wake()
         return OnpipelineBudgetSpentError(resource, exc.code, reason)
 
-    def _send(self, resource: str, body: bytes) -> Envelope:
+    def _send(self, resource: str, body: bytes, max_bytes: int | None = None) -> Envelope:
         try:
             self.budget.acquire()
         except BudgetExhaustedError as exc:  # another sender met the spent budget
             raise OnpipelineBudgetSpentError(resource, "429", str(exc)) from None
         self.request_count += 1
+        # A bounded answer is streamed, so reading can stop at the bound; others read at once.
+        streamed: dict[str, Any] = {} if max_bytes is None else {"stream": True}
         try:
             response = self.session.post(
                 f"{self.api_url}/{resource}",
                 data=body,
                 headers=self._headers,
                 timeout=self.policy.timeout,
+                **streamed,
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
+            content = (
+                response.content
+                if max_bytes is None
+                else self._read_at_most(resource, response, max_bytes)
+            )
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
             # requests' messages name the URL, never the Authorization header.
             raise OnpipelineRetriableError(
                 resource, "connection", f"no answer ({type(exc).__name__})"
@@ -489,7 +536,7 @@ class OnpipelineClient:
             envelope = parse_envelope(
                 resource,
                 response.status_code,
-                response.content,
+                content,
                 response.headers.get("Content-Type", ""),
             )
         except OnpipelineRetriableError as exc:
@@ -497,6 +544,31 @@ class OnpipelineClient:
             raise
         self._learn_clock(envelope.header.get("Time"), response.headers.get("Date"))
         return envelope
+
+    def _read_at_most(self, resource: str, response: requests.Response, max_bytes: int) -> bytes:
+        """The body of a streamed answer, or :class:`OnpipelineAnswerTooLargeError` as soon as
+        it passes ``max_bytes`` (a declared ``Content-Length`` says so before any byte)."""
+        declared = str(response.headers.get("Content-Length") or "")
+        chunks: list[bytes] = []
+        read = int(declared) if declared.isdigit() else 0
+        if read <= max_bytes:
+            read = 0
+            for chunk in response.iter_content(chunk_size=READ_CHUNK_BYTES):
+                chunks.append(chunk)
+                read += len(chunk)
+                if read > max_bytes:
+                    break
+            else:
+                return b"".join(chunks)
+        chunks.clear()
+        response.close()  # the rest is never read: the connection goes, not back to the pool
+        self.abandoned_count += 1
+        logger.info(
+            "Onpipeline %s: the answer passed %d bytes; stopped reading it (asking for less)",
+            resource,
+            max_bytes,
+        )
+        raise OnpipelineAnswerTooLargeError(resource, max_bytes)
 
     def _learn_clock(self, header_time: Any, http_date: str | None) -> None:
         """Track the API's clock, and warn once if ``timezone`` is not the account's zone.
@@ -739,6 +811,7 @@ __all__ = [
     "RATE_SETTING",
     "REQUESTS_PER_MINUTE",
     "Envelope",
+    "OnpipelineAnswerTooLargeError",
     "OnpipelineAuthError",
     "OnpipelineBudgetSpentError",
     "OnpipelineClient",

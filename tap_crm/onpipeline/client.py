@@ -205,17 +205,21 @@ class OnpipelineStream(Stream):
             on_overfull=self._warn_overfull,
         )
 
-    def call_list(self, resource: str, body: Mapping[str, Any] | None = None) -> list[Any]:
+    def call_list(
+        self, resource: str, body: Mapping[str, Any] | None = None, max_bytes: int | None = None
+    ) -> list[Any]:
         """``client.call_list`` (the envelope checked: never an odd answer passed off as an
         empty list), with API refusals as the SDK's FatalAPIError: the tap's CLI prints those
         as one line (stream, resource, code, what was wrong, the setting to fix)."""
         try:
-            return self.client.call_list(resource, body or {})
+            return self.client.call_list(resource, body or {}, max_bytes=max_bytes)
         except OnpipelineError as exc:
             raise FatalAPIError(f"{self.name}: {exc}") from None
 
-    def fetch_window(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return self.call_list(self.resource, body)
+    def fetch_window(
+        self, body: Mapping[str, Any], max_bytes: int | None = None
+    ) -> list[dict[str, Any]]:
+        return self.call_list(self.resource, body, max_bytes)
 
     def _warn_overfull(self, result: windows.WindowResult) -> None:
         self.logger.warning(

@@ -120,12 +120,14 @@ class DealsStream(ChangeTrackedStream):
     primary_keys = ("DealID",)
     replication_key = "LastUpdate"
 
-    def fetch_window(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def fetch_window(
+        self, body: Mapping[str, Any], max_bytes: int | None = None
+    ) -> list[dict[str, Any]]:
         # The document lists Status=deleted as a filter and is silent on whether the
         # unfiltered list includes deleted deals: ask for both, keep each deal once.
-        records = self.call_list(self.resource, body)
+        records = self.call_list(self.resource, body, max_bytes)
         seen = {str(record.get("DealID")) for record in records}
-        deleted = self.call_list(self.resource, {**body, "Status": "deleted"})
+        deleted = self.call_list(self.resource, {**body, "Status": "deleted"}, max_bytes)
         records.extend(r for r in deleted if str(r.get("DealID")) not in seen)
         return records
 

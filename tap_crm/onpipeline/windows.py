@@ -11,7 +11,12 @@ just seen (aiming at 70% of ``max_records``; an empty answer means "the rest of 
 fixed cap: ``largest`` only when the user sets ``onpipeline_window_days``. An answer that
 reaches ``max_records`` may have been cut short by the API, so it is never trusted: it is
 thrown away and the window asked again, smaller by what the answer's size says (at least
-halved), down to a single unit. Only one answer is held at a time.
+halved), down to a single unit. Only one answer is held at a time, and it is bounded in
+bytes too: the API has no paging, so the whole-span first window of a big account would
+otherwise carry the whole account into memory. Each request gets a byte ceiling
+(``max_records`` x ``BYTES_PER_RECORD_BOUND``); an answer passing it is abandoned unread by
+the client (:class:`~crm_api.onpipeline.OnpipelineAnswerTooLargeError`) and its window
+split like an overfull one. A one-unit window cannot be split, so it is read unbounded.
 
 :class:`WindowReader` is what a stream holds (composition, not a base class): one resource
 read window by window, by creation time or by date, each record kept once.
@@ -26,10 +31,15 @@ from typing import Any
 
 import pendulum
 
-from crm_api.onpipeline import parse_local, to_local
+from crm_api.onpipeline import OnpipelineAnswerTooLargeError, parse_local, to_local
 
-Fetch = Callable[[Mapping[str, Any]], Sequence[dict[str, Any]]]  # one call with a filter body
+# One call with a filter body and a byte ceiling for its answer (None: read it whole).
+Fetch = Callable[[Mapping[str, Any], int | None], Sequence[dict[str, Any]]]
 FILL = 0.7  # aim each window at 70% of max_records: room for growth since the density was seen
+# Bytes one record's JSON is sure to stay under (a sandbox person is about 0.5 KiB; custom
+# fields and long notes make some bigger). An answer of max_records x this certainly holds more
+# than max_records records, so it would be thrown away anyway: it is abandoned unread instead.
+BYTES_PER_RECORD_BOUND = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,18 +93,22 @@ class Density:
 def walk(
     start: int,
     stop: int,
-    fetch: Callable[[int, int], Sequence[Any]],
+    fetch: Callable[[int, int, int | None], Sequence[Any]],
     *,
     max_records: int,
+    max_bytes: int | None = None,
     largest_size: int | None = None,
     density: Density | None = None,
     unit_of: Callable[[Any], int | None] | None = None,
 ) -> Iterator[WindowResult]:
     """Cover ``[start, stop)`` with windows whose answers stay below ``max_records``.
 
-    ``unit_of`` tells where a record lies: a discarded answer then still says where the
-    records are, and the windows after it are sized from that (an account without a
-    remembered density costs one thrown-away answer, not a cascade of halvings)."""
+    ``fetch(start, stop, max_bytes)`` raises :class:`OnpipelineAnswerTooLargeError` for an
+    answer over ``max_bytes``: that window is split as an overfull one (nothing learned from
+    it, since nothing of it was read). ``unit_of`` tells where a record lies: a discarded
+    answer then still says where the records are, and the windows after it are sized from
+    that (an account without a remembered density costs one thrown-away answer, not a cascade
+    of halvings)."""
     target = max(1, int(max_records * FILL))
 
     def planned(cursor: int, seen: int | None, width: int) -> int:
@@ -110,8 +124,17 @@ def walk(
     size = planned(cursor, None, 0)
     while cursor < stop:
         end = min(stop, cursor + size)
-        records = fetch(cursor, end)
-        width, seen = end - cursor, len(records)
+        width = end - cursor
+        try:
+            # A one-unit window cannot be split: read it whole, or the walk could never pass it.
+            records = fetch(cursor, end, max_bytes if width > 1 else None)
+        except OnpipelineAnswerTooLargeError:
+            # More than max_records for sure, so never trusted: ask again for half (or less,
+            # when a density, remembered or just learned, expects fewer).
+            known = density.size_for(cursor, stop, target) if density is not None else width
+            size = max(1, min(width // 2, known))
+            continue
+        seen = len(records)
         if seen >= max_records and width > 1:
             # Possibly cut short: ask again, smaller by what this answer says (at least half).
             size = max(1, min(width // 2, width * target // seen))
@@ -178,7 +201,8 @@ YEAR_DAYS = 365
 class WindowReader:
     """One resource read window by window; a stream holds one (see ``OnpipelineStream``).
 
-    ``fetch`` makes one call with a filter body; ``on_overfull`` hears of a one-unit window
+    ``fetch`` makes one call with a filter body and a byte ceiling for its answer (see
+    ``BYTES_PER_RECORD_BOUND``); ``on_overfull`` hears of a one-unit window
     that reached ``max_records`` (the API may have cut that answer short). ``largest_days``
     caps a window only when the user set one (None: windows grow as far as answers allow).
 
@@ -193,6 +217,7 @@ class WindowReader:
     max_records: int
     largest_days: int | None
     on_overfull: Callable[[WindowResult], None]
+    bytes_per_record: int = BYTES_PER_RECORD_BOUND  # the answer's byte ceiling per max_records
 
     def created(
         self,
@@ -207,8 +232,9 @@ class WindowReader:
         """Every record created in ``[start, stop)``, by ``MinCreated``/``MaxCreated`` windows
         of epoch seconds."""
 
-        def fetch(first: int, end: int) -> Sequence[dict[str, Any]]:
-            return self.fetch({**(body or {}), **created_filter(first, end, self.timezone)})
+        def fetch(first: int, end: int, max_bytes: int | None) -> Sequence[dict[str, Any]]:
+            filters = created_filter(first, end, self.timezone)
+            return self.fetch({**(body or {}), **filters}, max_bytes)
 
         def second_of(record: Any) -> int | None:
             created = parse_local(record.get("Created"), self.timezone)
@@ -239,8 +265,8 @@ class WindowReader:
         """Every record whose ``Date`` is ``first`` .. ``last`` (both included), by
         ``MinDate``/``MaxDate`` windows of days."""
 
-        def fetch(start: int, end: int) -> Sequence[dict[str, Any]]:
-            return self.fetch(date_filter(start, end))
+        def fetch(start: int, end: int, max_bytes: int | None) -> Sequence[dict[str, Any]]:
+            return self.fetch(date_filter(start, end), max_bytes)
 
         span = day_number(first), day_number(last) + 1
         for result in self._walk(*span, fetch, 1, density, day_of_record):
@@ -259,7 +285,7 @@ class WindowReader:
         self,
         start: int,
         stop: int,
-        fetch: Callable[[int, int], Sequence[Any]],
+        fetch: Callable[[int, int, int | None], Sequence[Any]],
         unit: int,
         density: Density | None,
         unit_of: Callable[[Any], int | None],
@@ -269,6 +295,7 @@ class WindowReader:
             stop,
             fetch,
             max_records=self.max_records,
+            max_bytes=self.max_records * self.bytes_per_record,
             largest_size=self.largest_days * unit if self.largest_days else None,
             density=density,
             unit_of=unit_of,

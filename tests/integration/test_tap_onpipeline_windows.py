@@ -98,3 +98,27 @@ def test_a_walk_stopped_mid_way_resumes_after_its_last_finished_window(
     bookmark = resumed.state["bookmarks"]["persons"]
     assert "window_walk" not in bookmark
     assert bookmark["server_time_of_last_sync"] == walk["started"]  # changes since: next run
+
+
+def test_a_big_first_sync_abandons_answers_past_the_byte_ceiling_and_loses_nothing(
+    sandbox: SandboxHandle,
+) -> None:
+    # The API has no paging: the whole-span first window of a big account would carry every
+    # person at once. At 500 records a window the ceiling (500 x 8 KiB) is well below the
+    # 20,000 persons' answer, so the client stops reading it and the window is split.
+    sandbox.reset(size=20_000, seed=7)
+    sandbox.reset_counters()
+    config = config_for(
+        sandbox, start_date="1999-01-01T00:00:00Z", onpipeline_max_records_per_window=500
+    )
+    with redirect_stderr(io.StringIO()):
+        tap = TapCRM(config=config, state={})
+    persons = tap.streams["persons"]
+    ids = [str(record["PersonID"]) for record in persons.get_records(None)]
+    assert len(ids) == len(set(ids)) == 20_000
+    assert sorted(ids) == sorted(sandbox_ids(sandbox, "persons"))
+    abandoned = persons.client.abandoned_count
+    assert abandoned > 0  # answered, stopped past the ceiling, never parsed
+    assert requests_to(sandbox, "PersonList") > abandoned  # then asked again, smaller
+    assert "window_walk" not in persons.stream_state  # the walk finished: nothing to resume
+    assert persons.stream_state["window_density"]  # what the next full walk is sized from

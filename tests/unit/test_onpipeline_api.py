@@ -11,6 +11,7 @@ from requests.structures import CaseInsensitiveDict
 
 from crm_api.governor import RequestBudget
 from crm_api.onpipeline import (
+    OnpipelineAnswerTooLargeError,
     OnpipelineAuthError,
     OnpipelineClient,
     OnpipelineConfigError,
@@ -114,13 +115,41 @@ class FakeResponse:
         self.headers = CaseInsensitiveDict(headers or {"Content-Type": "application/json"})
 
 
+class StreamedResponse:
+    """A 200 whose body is read only through ``iter_content`` (what ``stream=True`` gives):
+    counts the chunks taken and whether the response was closed."""
+
+    def __init__(self, chunks: list[bytes], headers: dict[str, str] | None = None) -> None:
+        self.status_code = 200
+        self.chunks = chunks
+        self.taken = 0
+        self.closed = False
+        self.headers = CaseInsensitiveDict(headers or {"Content-Type": "application/json"})
+
+    @property
+    def content(self) -> bytes:
+        raise AssertionError("a bounded answer must be read chunk by chunk")
+
+    def iter_content(self, chunk_size: int) -> Any:
+        for chunk in self.chunks:
+            self.taken += 1
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class FakeSession:
     def __init__(self, answers: list[Any]) -> None:
         self.answers = answers
         self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+        self.streamed: list[bool] = []
 
-    def post(self, url: str, data: bytes, headers: dict[str, str], timeout: float) -> Any:
+    def post(
+        self, url: str, data: bytes, headers: dict[str, str], timeout: float, stream: bool = False
+    ) -> Any:
         self.sent.append((url, data, headers))
+        self.streamed.append(stream)
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -221,6 +250,66 @@ def test_the_token_never_appears_in_errors() -> None:
     with pytest.raises(OnpipelineAuthError) as caught:
         client.call("UsersList")
     assert "secret-token" not in str(caught.value)
+
+
+# -- bounded answers (the API has no paging: a caller may cap what one answer costs) ----------
+
+
+def person_chunks(count: int) -> list[bytes]:
+    """A valid PersonList envelope, one chunk per record (about 40 bytes each)."""
+    records = [b'{"PersonID":"%d","Name":"person"}' % i for i in range(count)]
+    return [b'{"Header":{},"Data":[', *(r + b"," for r in records[:-1]), records[-1] + b"]}"]
+
+
+def test_an_answer_past_max_bytes_is_abandoned_unparsed_and_not_retried() -> None:
+    answer = StreamedResponse(person_chunks(1000))
+    client, session, sleeps = make_client([answer])
+    with pytest.raises(OnpipelineAnswerTooLargeError) as caught:
+        client.call_list("PersonList", {}, max_bytes=400)
+    assert caught.value.max_bytes == 400
+    assert session.streamed == [True]
+    assert answer.taken < 20  # stopped just past 400 bytes, not after 1000 records
+    assert answer.closed
+    assert (len(session.sent), sleeps, client.abandoned_count) == (1, [], 1)
+    # Not an API refusal: handlers of OnpipelineError (one line for the user) never see it.
+    assert not isinstance(caught.value, OnpipelineError)
+
+
+def test_a_declared_length_past_max_bytes_is_abandoned_before_any_byte() -> None:
+    answer = StreamedResponse(person_chunks(1000), {"Content-Length": "40000"})
+    client, _, _ = make_client([answer])
+    with pytest.raises(OnpipelineAnswerTooLargeError):
+        client.call_list("PersonList", {}, max_bytes=400)
+    assert (answer.taken, answer.closed) == (0, True)
+
+
+def test_an_answer_within_max_bytes_is_read_and_checked_as_usual() -> None:
+    answer = StreamedResponse(person_chunks(5), {"Content-Length": "200"})
+    client, session, _ = make_client([answer])
+    records = client.call_list("PersonList", {}, max_bytes=400)
+    assert [r["PersonID"] for r in records] == ["0", "1", "2", "3", "4"]
+    assert (session.streamed, client.abandoned_count) == ([True], 0)
+
+
+def test_an_answer_cut_while_streaming_is_retried_like_a_dropped_connection() -> None:
+    class CutResponse(StreamedResponse):
+        def iter_content(self, chunk_size: int) -> Any:
+            yield self.chunks[0]
+            raise requests.exceptions.ChunkedEncodingError("connection broken")
+
+    client, session, sleeps = make_client(
+        [CutResponse(person_chunks(5)), StreamedResponse(person_chunks(1))]
+    )
+    assert client.call_list("PersonList", {}, max_bytes=400) == [
+        {"PersonID": "0", "Name": "person"}
+    ]
+    assert (session.streamed, sleeps) == ([True, True], [1.0])
+
+
+def test_answers_without_max_bytes_are_not_streamed() -> None:
+    client, session, _ = make_client([OK])
+    client.call_list("PersonList", {})
+    assert session.streamed == [False]
 
 
 # -- values ---------------------------------------------------------------------------------

@@ -5,17 +5,33 @@ from __future__ import annotations
 import itertools
 
 import pendulum
+import pytest
 
+from crm_api.onpipeline import OnpipelineAnswerTooLargeError
 from tap_crm.onpipeline import windows
 
 
-def fake_fetch(points: list[int], calls: list[tuple[int, int]], cap: int | None = None):  # type: ignore[no-untyped-def]
-    """An API answering the points in [start, stop); with ``cap``, cut short as the real one."""
+def fake_fetch(  # type: ignore[no-untyped-def]
+    points: list[int],
+    calls: list[tuple[int, int]],
+    cap: int | None = None,
+    *,
+    bytes_each: int = 100,
+    ceilings: list[int | None] | None = None,
+):
+    """An API answering the points in [start, stop); with ``cap``, cut short as the real one.
+    Each point is ``bytes_each`` bytes of answer: past the caller's ceiling the client gives
+    up on the answer (``OnpipelineAnswerTooLargeError``) before any record is parsed."""
 
-    def fetch(start: int, stop: int) -> list[int]:
+    def fetch(start: int, stop: int, max_bytes: int | None = None) -> list[int]:
         calls.append((start, stop))
+        if ceilings is not None:
+            ceilings.append(max_bytes)
         found = [p for p in points if start <= p < stop]
-        return found if cap is None else found[:cap]
+        found = found if cap is None else found[:cap]
+        if max_bytes is not None and len(found) * bytes_each > max_bytes:
+            raise OnpipelineAnswerTooLargeError("PersonList", max_bytes)
+        return found
 
     return fetch
 
@@ -60,6 +76,56 @@ def test_a_single_unit_over_the_max_is_kept_and_flagged() -> None:
     flagged = [r for r in results if r.overfull]
     assert len(flagged) == 1
     assert (flagged[0].start, flagged[0].stop, len(flagged[0].records)) == (2, 3, 5)
+
+
+def test_an_answer_past_the_byte_ceiling_is_split_and_never_trusted() -> None:
+    # Points of 100 bytes, a ceiling of 10 records' worth: the whole span is far too big.
+    points = list(range(0, 10_000, 2))
+    calls: list[tuple[int, int]] = []
+    ceilings: list[int | None] = []
+    fetch = fake_fetch(points, calls, ceilings=ceilings)
+    results = list(windows.walk(0, 10_000, fetch, max_records=20, max_bytes=1000))
+    assert [p for r in results for p in r.records] == points  # each once, in order
+    assert all(len(r.records) * 100 <= 1000 for r in results)
+    covered(results, 0, 10_000)
+    assert calls[:2] == [(0, 10_000), (0, 5_000)]  # abandoned: halved, nothing learned
+    assert set(ceilings) == {1000}  # every request bounded (no one-unit window needed here)
+
+
+def test_a_one_unit_window_past_the_ceiling_is_read_whole_so_the_walk_goes_on() -> None:
+    calls: list[tuple[int, int]] = []
+    ceilings: list[int | None] = []
+    fetch = fake_fetch([1, 2, 2, 2, 2, 3], calls, ceilings=ceilings)
+    results = list(windows.walk(0, 8, fetch, max_records=100, max_bytes=250))
+    assert sorted(p for r in results for p in r.records) == [1, 2, 2, 2, 2, 3]
+    assert [r.records for r in results if r.start == 2] == [[2, 2, 2, 2]]
+    unbounded = [call for call, ceiling in zip(calls, ceilings, strict=True) if ceiling is None]
+    assert unbounded == [(2, 3)]  # only the unit that cannot be split
+
+
+def test_a_small_account_under_the_ceiling_is_still_one_request() -> None:
+    calls: list[tuple[int, int]] = []
+    points = [9_000_000 + 7 * i for i in range(1000)]
+    fetch = fake_fetch(points, calls)
+    results = list(windows.walk(0, 10**9, fetch, max_records=2000, max_bytes=2000 * 8192))
+    assert calls == [(0, 10**9)]
+    assert [p for r in results for p in r.records] == points
+
+
+@pytest.mark.parametrize("kind", ["created", "dated"])
+def test_the_reader_asks_for_max_records_times_the_per_record_bound(kind: str) -> None:
+    asked: list[int | None] = []
+
+    def fetch(body: object, max_bytes: int | None) -> list[dict[str, str]]:
+        asked.append(max_bytes)
+        return []
+
+    reader = windows.WindowReader(fetch, "UTC", 500, None, lambda result: None)
+    if kind == "created":
+        list(reader.created(pendulum.datetime(2020, 1, 1), pendulum.datetime(2024, 1, 1)))
+    else:
+        list(reader.dated(pendulum.date(2020, 1, 1), pendulum.date(2024, 1, 1)))
+    assert asked == [500 * windows.BYTES_PER_RECORD_BOUND]
 
 
 def test_a_users_largest_window_still_bounds_every_request() -> None:
