@@ -421,6 +421,15 @@ class PipedriveStream(SeamedRESTStream):
                 self.log("Fields not in the schema, dropped: %s", ", ".join(fresh))
         return row
 
+    def generate_child_contexts(
+        self, record: dict[str, Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        # The SDK's documented hook. No Pipedrive stream has SDK child streams (per-parent
+        # streams hold a ChangedParents instead), yet the default hands every record, copied,
+        # to the (empty) list of children: per record work for nothing.
+        if self.child_streams:
+            yield from super().generate_child_contexts(record, context)
+
     @cached_property
     def _known_keys(self) -> frozenset[str]:
         return frozenset(self.schema.get("properties", {}))
