@@ -110,10 +110,19 @@ def walk(
     that (an account without a remembered density costs one thrown-away answer, not a cascade
     of halvings)."""
     target = max(1, int(max_records * FILL))
+    # How far the density speaks: all the span for a remembered one, only up to its end for one
+    # learned from a thrown-away answer (past it, "nothing there" would be a guess).
+    known_until = stop
+
+    def expected(cursor: int, fallback: int) -> int:
+        """Units from ``cursor`` the density expects to hold ``target`` records, else fallback."""
+        if density is None or cursor >= known_until:
+            return fallback
+        return density.size_for(cursor, known_until, target)
 
     def planned(cursor: int, seen: int | None, width: int) -> int:
-        if density is not None:
-            size = density.size_for(cursor, stop, target)
+        if density is not None and cursor < known_until:
+            size = expected(cursor, stop - cursor)
         elif seen is None or seen == 0:
             size = stop - cursor  # nothing known, or nothing there: ask for all the rest
         else:
@@ -131,20 +140,19 @@ def walk(
         except OnpipelineAnswerTooLargeError:
             # More than max_records for sure, so never trusted: ask again for half (or less,
             # when a density, remembered or just learned, expects fewer).
-            known = density.size_for(cursor, stop, target) if density is not None else width
-            size = max(1, min(width // 2, known))
+            size = max(1, min(width // 2, expected(cursor, width)))
             continue
         seen = len(records)
         if seen >= max_records and width > 1:
             # Possibly cut short: ask again, smaller by what this answer says (at least half).
             size = max(1, min(width // 2, width * target // seen))
             if unit_of is not None:
-                density = Density(max(1, width // 256))
+                density, known_until = Density(max(1, width // 256)), end
                 for record in records:
                     unit = unit_of(record)
                     if unit is not None and cursor <= unit < end:
                         density.add(unit)
-                size = max(1, min(width // 2, density.size_for(cursor, stop, target)))
+                size = max(1, min(width // 2, expected(cursor, width)))
             del records
             continue
         yield WindowResult(cursor, end, records, overfull=seen >= max_records)

@@ -92,6 +92,19 @@ def test_an_answer_past_the_byte_ceiling_is_split_and_never_trusted() -> None:
     assert set(ceilings) == {1000}  # every request bounded (no one-unit window needed here)
 
 
+def test_past_the_part_a_thrown_away_answer_showed_windows_keep_the_rate_seen() -> None:
+    # The whole span is abandoned, its first half read and thrown away (it says where its
+    # records are); past that half the walk goes on at the rate just seen, not asking again
+    # for all the rest (another answer thrown away, or abandoned, for nothing).
+    points = list(range(10_000))
+    calls: list[tuple[int, int]] = []
+    fetch = fake_fetch(points, calls, bytes_each=1)
+    results = list(windows.walk(0, 10_000, fetch, max_records=100, max_bytes=6000, unit_of=int))
+    assert [p for r in results for p in r.records] == points
+    thrown_away = [(a, b) for a, b in calls if len([p for p in points if a <= p < b]) >= 100]
+    assert thrown_away == [(0, 10_000), (0, 5_000)]
+
+
 def test_a_one_unit_window_past_the_ceiling_is_read_whole_so_the_walk_goes_on() -> None:
     calls: list[tuple[int, int]] = []
     ceilings: list[int | None] = []
