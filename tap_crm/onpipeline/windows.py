@@ -36,7 +36,7 @@ from crm_api.onpipeline import OnpipelineAnswerTooLargeError, parse_local, to_lo
 # One call with a filter body and a byte ceiling for its answer (None: read it whole).
 Fetch = Callable[[Mapping[str, Any], int | None], Sequence[dict[str, Any]]]
 FILL = 0.7  # aim each window at 70% of max_records: room for growth since the density was seen
-# Bytes one record's JSON is sure to stay under (a sandbox person is about 0.5 KiB; custom
+# Bytes one record's JSON is sure to stay under (a sandbox person is about 0.6 KiB; custom
 # fields and long notes make some bigger). An answer of max_records x this certainly holds more
 # than max_records records, so it would be thrown away anyway: it is abandoned unread instead.
 BYTES_PER_RECORD_BOUND = 8 * 1024
