@@ -28,8 +28,9 @@ killed anywhere resumes from it, reading that second again (``updated_since`` is
 The last window has no ``updated_until``: a record changed during the sync moves to its end
 and is read again, as with one sequential read.
 
-Memory stays flat: a reader holds at most ``buffered`` pages it has read ahead of the writer,
-and at most twice ``readers`` windows are alive at once.
+Memory stays flat: a window holds at most ``READ_AHEAD`` pages read ahead of the writer (and
+its reader one more), and a list opens at most ``readers`` + 1 windows (each costs about one
+request: the extra requests stay a handful).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ Row = dict[str, Any]
 ReadWindow = Callable[[str | None, str | None], Iterable[Row]]
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# Pages a window may hold read ahead of the writer (one more waits in its reader): deeper
+# read-ahead lets later windows get further while the writer is on an earlier one (4: ~15%
+# faster at 20,000 deals, 100 ms, but +60 MB peak); this keeps memory near what it was.
+READ_AHEAD = 2
 _DONE = object()
 
 
@@ -70,7 +75,7 @@ class _Window:
 
     since: int | None
     until: int | None
-    pages: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(maxsize=1))
+    pages: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(maxsize=READ_AHEAD))
     reached: int | None = None  # update_time of the last row read (None before the first)
     rows_before: int = 0  # rows read before the second ``reached`` (a burst there is no trend)
     rows_at: int = 0  # rows read at the second ``reached``
@@ -78,6 +83,7 @@ class _Window:
     reading: bool = True
     skip_at: int | None = None  # a second whose rows ``skip_ids`` the window before emitted
     skip_ids: frozenset[Any] = frozenset()
+    thread: threading.Thread | None = None
 
 
 class WindowedList:
@@ -127,7 +133,11 @@ class WindowedList:
                         return
                     window = self._windows[0]
                 while True:
-                    item = window.pages.get()
+                    try:
+                        item = window.pages.get(timeout=1.0)
+                    except queue.Empty:
+                        self._check_alive(window)
+                        continue
                     if item is _DONE:
                         break
                     if isinstance(item, _Failure):
@@ -139,16 +149,26 @@ class WindowedList:
         finally:
             self._stop.set()  # the writer stopped (done, failed or closed): readers stop
 
+    @staticmethod
+    def _check_alive(window: _Window) -> None:
+        """A reader always hands over an end (done or failed); if its thread is gone
+        without one, say so instead of waiting forever."""
+        thread = window.thread
+        if thread is not None and not thread.is_alive() and window.pages.empty():
+            raise RuntimeError("a window of the list ended without handing over its end")
+
     # -- readers
 
     def _start(self, window: _Window) -> None:
         since = to_text(window.since) if window.since is not None else None
         until = to_text(window.until) if window.until is not None else None
-        threading.Thread(
+        window.thread = threading.Thread(
             target=self._run, args=(window, since, until), name=self._name, daemon=True
-        ).start()
+        )
+        window.thread.start()
 
     def _run(self, window: _Window, since: str | None, until: str | None) -> None:
+        outcome: Any = _DONE
         try:
             page: list[Row] = []
             for row in self._read(since, until):
@@ -160,9 +180,9 @@ class WindowedList:
             else:
                 if page:
                     self._take(window, page, last=True)
-            self._finish(window, _DONE)
         except BaseException as exc:  # handed to the writer, raised after earlier rows
-            self._finish(window, _Failure(exc))
+            outcome = _Failure(exc)
+        self._finish(window, outcome)
 
     def _take(self, window: _Window, page: list[Row], *, last: bool = False) -> bool:
         """Hand a page to the writer, cut at the window's end; False: the window is done."""
@@ -224,11 +244,15 @@ class WindowedList:
         window.reached = reached
 
     def _finish(self, window: _Window, item: Any) -> None:
-        with self._lock:
-            window.reading = False
-            if item is _DONE:
-                self._rebalance()
-        self._put(window, item)
+        try:
+            with self._lock:
+                window.reading = False
+                if item is _DONE:
+                    self._rebalance()
+        except BaseException as exc:  # never leave the writer waiting for this window
+            item = _Failure(exc)
+        finally:
+            self._put(window, item)
 
     def _put(self, window: _Window, item: Any) -> bool:
         while not self._stop.is_set():
@@ -277,7 +301,7 @@ class WindowedList:
         # stops here (no request for what may be one more row of that second), and the
         # first slice skips the rows of that second the probe already gave.
         start, end = first.reached, self._now
-        slices = min(max(1, self._readers // 2), end - start)  # blind: the rest by re-cuts
+        slices = min(self._readers, end - start)  # blind: the rest by re-cuts
         if slices < 1:
             return
         at_start = frozenset(

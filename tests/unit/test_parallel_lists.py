@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tap_crm.pipedrive.parallel_lists import WindowedList, to_epoch, to_text
+from tap_crm.pipedrive.parallel_lists import READ_AHEAD, WindowedList, to_epoch, to_text
 
 NOW = "2026-01-01T00:00:00Z"
 
@@ -154,7 +154,8 @@ def test_a_slow_writer_bounds_what_is_read_ahead_and_closing_stops_the_readers()
     fake = FakeList(bursty_times(dice, 3000), 10)
     readers = 4
     reader = iter(windowed(fake, readers=readers))
-    bound = 2 * readers * 3 * fake.page_size  # alive windows x (queued + held + reading) pages
+    # windows x (queued + held + being read) pages
+    bound = (readers + 1) * (READ_AHEAD + 2) * fake.page_size
     for consumed in range(1, 400):
         next(reader)
         if consumed % 50 == 0:
