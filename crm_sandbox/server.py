@@ -539,6 +539,13 @@ class _Listener(ThreadingHTTPServer):
             else:
                 self._open.discard(connection)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (a tap abandoning an answer too big to keep, a
+        # killed process) is a normal event for an API server: no traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def close_connections(self) -> None:
         with self._open_lock:
             connections = list(self._open)
