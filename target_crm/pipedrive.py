@@ -16,29 +16,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import requests
+from singer_sdk.exceptions import SchemaNotFoundError
 
 from crm_api import pipedrive as api
 from crm_api.pipedrive_fields import plan_columns
 from crm_api.pipedrive_include import read_only
 from crm_api.retry import UnrecoverableError, write_once
+from crm_api.schemas import load_schema
 from target_crm.entities import Created, EntityWriter, RefusedError, Resolve, TargetSetupError
 from target_crm.values import plain, same
 
 logger = logging.getLogger("target-crm.pipedrive")
-
-# The tap's schemas name the standard columns custom-field names must avoid. A checkout keeps
-# them at the root; a wheel ships them inside tap_crm (data only: nothing of tap_crm is imported).
-_ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS_DIR = next(
-    (d for d in (_ROOT / "schemas" / "pipedrive", _ROOT / "tap_crm" / "schemas" / "pipedrive")
-     if d.is_dir()),
-    _ROOT / "schemas" / "pipedrive",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -243,9 +235,8 @@ def plan_custom_fields(items: Sequence[Mapping[str, Any]], taken: set[str]) -> l
 def standard_properties(stream: str) -> set[str]:
     """The tap's standard column names of ``stream`` (custom names avoid them)."""
     try:
-        schema = json.loads((SCHEMAS_DIR / f"{stream}.json").read_text(encoding="utf-8"))
-        return set(schema.get("properties", {}))
-    except (OSError, ValueError):
+        return set(load_schema("pipedrive", stream).get("properties", {}))
+    except SchemaNotFoundError:  # a stream the tap does not read
         spec = ENTITIES.get(stream)
         return set(spec.writable if spec else ()) | {"id", "add_time", "update_time"}
 

@@ -33,8 +33,8 @@ from crm_api.onpipeline import (
     custom_field_columns,
     parse_local,
 )
+from crm_api.schemas import load_schema
 from tap_crm.onpipeline.client import NO_TOKEN, OnpipelineStream
-from tap_crm.schema_files import load_schema
 
 if TYPE_CHECKING:
     from singer_sdk import Stream, Tap

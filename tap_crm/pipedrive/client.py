@@ -34,10 +34,10 @@ from singer_sdk.streams.rest import HTTPRequest, PageContext
 
 from crm_api import pipedrive as api
 from crm_api.retry import RetryPolicy
+from crm_api.schemas import load_schema
 from crm_api.urls import shown
 from tap_crm import PROGRESS_LOG_SECONDS
 from tap_crm.pipedrive import custom_fields
-from tap_crm.schema_files import load_schema
 from tap_crm.sdk_seams import SeamedRESTStream
 
 if TYPE_CHECKING:

@@ -1,8 +1,11 @@
-"""The tap's one lookup of its JSON schemas: ``schemas/<provider>/<stream>.json``, read through
-the Singer SDK's ``SchemaDirectory`` (one per provider, which caches each parsed file).
+"""The one lookup of the streams' JSON schemas: ``schemas/<provider>/<stream>.json``, read
+through the Singer SDK's ``SchemaDirectory`` (one per provider, which caches each parsed file).
+The tap builds its streams from them; the target reads them for the standard column names that
+custom-field names must avoid.
 
 In a checkout the files live at the repository root (one place to edit); an installed wheel
-carries them as ``tap_crm/schemas`` (pyproject's force-include). Look in both.
+carries them as ``tap_crm/schemas`` (pyproject's force-include: data only, nothing of tap_crm
+is imported). Look in both.
 """
 
 from __future__ import annotations
@@ -14,15 +17,15 @@ from typing import Any
 
 from singer_sdk import SchemaDirectory
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
-_CANDIDATES = (_PACKAGE_DIR / "schemas", _PACKAGE_DIR.parent / "schemas")
+_ROOT = Path(__file__).resolve().parents[1]
+_CANDIDATES = (_ROOT / "tap_crm" / "schemas", _ROOT / "schemas")
 
 
 def schema_dir(provider: str) -> Path:
     for root in _CANDIDATES:
         if (root / provider).is_dir():
             return root / provider
-    raise FileNotFoundError(f"no schemas/{provider} directory next to {_PACKAGE_DIR}")
+    raise FileNotFoundError(f"no schemas/{provider} directory under {_ROOT}")
 
 
 @cache
