@@ -15,7 +15,12 @@ from urllib.parse import urlparse
 import requests
 
 from crm_api.governor import RequestBudget, TokenAllowance
-from crm_api.retry import MAX_RETRY_AFTER_SECONDS, UnrecoverableError, retry_after_seconds
+from crm_api.retry import (
+    MAX_RETRY_AFTER_SECONDS,
+    UnrecoverableError,
+    header_number,
+    retry_after_seconds,
+)
 from crm_api.urls import shown
 
 
@@ -199,23 +204,14 @@ class RateLimit:
     reset_seconds: float | None
 
 
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value.strip())
-    except ValueError:
-        return None
-
-
 def rate_limit(headers: Mapping[str, str]) -> RateLimit:
     """The burst window as the server sees it (``x-ratelimit-limit/remaining/reset``)."""
-    limit = _number(headers.get("x-ratelimit-limit"))
-    remaining = _number(headers.get("x-ratelimit-remaining"))
+    limit = header_number(headers.get("x-ratelimit-limit"))
+    remaining = header_number(headers.get("x-ratelimit-remaining"))
     return RateLimit(
         limit=int(limit) if limit is not None else None,
         remaining=int(remaining) if remaining is not None else None,
-        reset_seconds=_number(headers.get("x-ratelimit-reset")),
+        reset_seconds=header_number(headers.get("x-ratelimit-reset")),
     )
 
 
@@ -244,8 +240,8 @@ def cap_reached_message(allowance: TokenAllowance, cost: int) -> str:
 
 def daily_tokens(headers: Mapping[str, str]) -> tuple[int | None, int | None]:
     """``x-daily-ratelimit-token-limit`` and ``-remaining`` (either may be missing)."""
-    limit = _number(headers.get("x-daily-ratelimit-token-limit"))
-    remaining = _number(headers.get("x-daily-ratelimit-token-remaining"))
+    limit = header_number(headers.get("x-daily-ratelimit-token-limit"))
+    remaining = header_number(headers.get("x-daily-ratelimit-token-remaining"))
     return (
         int(limit) if limit is not None else None,
         int(remaining) if remaining is not None else None,

@@ -67,7 +67,9 @@ class RetryPolicy:
         return f"{problem} (gave up after {self.tries} tries; see max_request_tries)"
 
 
-def _number(value: str | None) -> float | None:
+def header_number(value: str | None) -> float | None:
+    """A numeric header's value (``Retry-After``, ``x-ratelimit-*``), or None when absent or
+    not a number."""
     if value is None:
         return None
     try:
@@ -82,7 +84,7 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after")
     if not value:
         return None
-    seconds = _number(value)
+    seconds = header_number(value)
     if seconds is not None:
         return max(0.0, seconds)
     try:

@@ -10,9 +10,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +19,8 @@ import psycopg
 import pytest
 
 from crm_sandbox.testing import SandboxHandle
-from tests.e2e.meltano_project import ROOT, MeltanoProject, ensure_installed
+from tests import pg
+from tests.e2e.meltano_project import MeltanoProject, ensure_installed
 
 
 def sandbox_env(sandbox: SandboxHandle) -> dict[str, str]:
@@ -55,23 +53,8 @@ def meltano_installed() -> Path:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    dsn = os.environ.get("CRM_TEST_PG_DSN")
-    if dsn:
+    with pg.pg_server() as dsn:
         yield dsn
-        return
-    pgdir = Path(tempfile.mkdtemp(prefix="crm-pg-")) / "cluster"
-    pgdir.parent.chmod(0o755)  # the server runs as `postgres` when the tests run as root
-    script = str(ROOT / "scripts" / "postgres.sh")
-    started = subprocess.run(
-        ["bash", script, "start", str(pgdir)], capture_output=True, text=True, check=False
-    )
-    if started.returncode != 0:
-        raise RuntimeError(f"could not start PostgreSQL: {started.stderr}")
-    try:
-        yield started.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run(["bash", script, "stop", str(pgdir)], capture_output=True, check=False)
-        pgdir.parent.rmdir()
 
 
 @pytest.fixture
